@@ -1,0 +1,66 @@
+"""Stand-ins for the render pipeline, so server tests control timing and failures exactly.
+
+``FakeInjector`` takes the place of ``workers.render.Injector`` in the pool (job spec
+``tests.server.fake_job:FakeInjector``); ``build_fake_config`` takes the place of ``build_revision_config``.
+Pod annotations under ``test/`` steer the job: sleep, report the worker pid, fail as the user's or our fault.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import orjson
+import yaml
+
+from workers.config.errors import ConfigError
+from workers.config.model import InjectorConfig, parse_injector_config
+from workers.errors import InjectionError
+
+
+@dataclass(frozen=True)
+class FakeRevisionConfig:
+    """The parts of ``RevisionConfig`` the server reads (revision, generation, config) plus the test knobs."""
+
+    revision: str
+    generation: int
+    config: InjectorConfig
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def build_fake_config(config_text: str | None, values_text: str | None, mesh_text: str | None, *,
+                      revision: str = "default", generation: int = 0) -> FakeRevisionConfig:
+    """Same signature and error type as ``build_revision_config``; values ``broken: true`` is rejected."""
+    config = parse_injector_config(config_text if config_text is not None else "policy: enabled")
+    values = yaml.safe_load(values_text or "{}") or {}
+    if not isinstance(values, dict) or values.get("broken"):
+        raise ConfigError("values", "rejected on purpose by the test")
+    return FakeRevisionConfig(revision, generation, config, values)
+
+
+class FakeInjector:
+    """Adds annotations that reveal which revision/generation and which URL env rendered the pod."""
+
+    def __init__(self, config: FakeRevisionConfig) -> None:
+        self._config = config
+        self._sleep = float(config.values.get("sleepSeconds", 0))
+
+    def inject_admission(self, pod_json: bytes, facts: Any) -> bytes:
+        pod = orjson.loads(pod_json)
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        if "test/pid-file" in annotations:
+            Path(annotations["test/pid-file"]).write_text(str(os.getpid()))
+        time.sleep(self._sleep + float(annotations.get("test/sleep", 0)))
+        if "test/fail" in annotations:
+            raise InjectionError(annotations["test/fail"])
+        if "test/bug" in annotations:
+            raise RuntimeError(annotations["test/bug"])
+        return orjson.dumps([
+            {"op": "add", "path": "/metadata/annotations/test~1rendered-by",
+             "value": f"{self._config.revision}/{self._config.generation}/{facts.revision}"},
+            {"op": "add", "path": "/metadata/annotations/test~1path-env",
+             "value": orjson.dumps(facts.path_env, option=orjson.OPT_SORT_KEYS).decode()},
+            {"op": "add", "path": "/metadata/annotations/test~1namespace", "value": facts.namespace},
+        ])

@@ -1,0 +1,179 @@
+"""The Jinja2 environment and template compilation: Go-style printing, function map wiring, errors."""
+import sys
+import types
+
+import jinja2
+import pytest
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+import workers.templates.gotemplate as gotemplate
+from workers.templates.errors import TemplateError
+from workers.templates.funcs import FUNCS
+from workers.templates.jinja import compile_templates, make_environment
+
+
+def render(source, **data):
+    return make_environment().from_string(source).render(data)
+
+
+def test_environment_settings():
+    env = make_environment()
+    assert isinstance(env, ImmutableSandboxedEnvironment)
+    assert env.keep_trailing_newline is True
+    assert render("{{ x }}", x="<a&b>") == "<a&b>"  # no autoescape
+    assert render("a\n") == "a\n"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (15020.0, "15020"), (1e6, "1e+06"), (0.5, "0.5"), (7, "7"), (True, "true"), (False, "false"),
+    ("s", "s"), (None, "<no value>"), ({"b": 1.0, "a": "x"}, "map[a:x b:1]"), ([1.0, "a"], "[1 a]"),
+])
+def test_output_printed_like_go(value, expected):
+    assert render("{{ x }}", x=value) == expected
+
+
+def test_missing_values_are_lenient():
+    assert render("{{ a.b.c }}") == "<no value>"
+    assert render("{% if a.b.c %}yes{% else %}no{% endif %}") == "no"
+    assert render("{{ Values.global.missing }}", Values={"global": {}}) == "<no value>"
+
+
+def test_every_function_is_a_global_and_a_filter():
+    env = make_environment()
+    for name in FUNCS:
+        assert env.globals[name] is FUNCS[name]
+        assert name in env.filters
+
+
+def test_filters_take_the_piped_value_last_like_go():
+    assert render('{{ s | default("d") }}', s="") == "d"
+    assert render('{{ s | default("d") }}', s="x") == "x"
+    assert render('{{ uid | default("1337") | quote }}', uid=1337) == '"1337"'
+    assert render('{{ s | trunc(3) | trimAll("-") }}', s="-abcdef") == "ab"
+    assert render('{{ y | nindent(2) }}', y="a: 1\nb: 2") == "\n  a: 1\n  b: 2"
+    assert render('{{ y | indent(2) }}', y="a\nb") == "a\n  b"
+    assert render('{{ names | join(",") }}', names=["a", "b"]) == "a,b"
+
+
+def test_functions_as_globals():
+    assert render("{{ annotation(meta, 'k', 15020.0) }}", meta={}) == "15020"
+    assert render("{{ toYaml(omitNil(r)) }}", r={"limits": {"cpu": None, "memory": "1Gi"}}) == \
+        "limits:\n  memory: 1Gi\n"
+    assert render("{% set c = append(list(), 'app') %}{{ c[0] }}") == "app"
+
+
+def test_sandbox_blocks_mutation_and_dunder_access():
+    env = make_environment()
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        env.from_string("{{ d.update({'a': 1}) }}").render(d={})
+    assert env.from_string("{{ ''.__class__.__mro__ }}").render() == "<no value>"  # unsafe attributes are undefined
+
+
+def test_runtime_globals_added_when_module_present(monkeypatch):
+    fake = types.ModuleType("workers.templates.gotemplate.runtime")
+    fake.GLOBALS = {"go_marker": lambda: "from-runtime"}
+    monkeypatch.setitem(sys.modules, "workers.templates.gotemplate.runtime", fake)
+    assert make_environment().from_string("{{ go_marker() }}").render() == "from-runtime"
+
+
+# --- compile_templates ---------------------------------------------------------------------------------------
+
+def test_compile_and_render_jinja2():
+    compiled = compile_templates({"sidecar": "name: {{ ObjectMeta.name }}\nport: {{ Values.port }}\n",
+                                  "other": "x"}, "jinja2")
+    assert compiled.names == ("sidecar", "other")
+    out = compiled.render("sidecar", {"ObjectMeta": {"name": "p"}, "Values": {"port": 15020.0}})
+    assert out == "name: p\nport: 15020\n"
+
+
+def test_templates_can_include_each_other():
+    compiled = compile_templates({"main": "a{% include 'part' %}c", "part": "{{ x }}"}, "jinja2")
+    assert compiled.render("main", {"x": "b"}) == "abc"
+
+
+def test_render_does_not_parse_again(monkeypatch):
+    compiled = compile_templates({"t": "{{ x }}"}, "jinja2")
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("template compiled at render time")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compile)
+    assert compiled.render("t", {"x": 1}) == "1"
+
+
+def test_syntax_error_names_template_and_line():
+    with pytest.raises(TemplateError) as info:
+        compile_templates({"good": "ok", "sidecar": "line1\nline2\n{% if %}\n"}, "jinja2")
+    err = info.value
+    assert (err.template, err.line) == ("sidecar", 3)
+    assert str(err).startswith('template "sidecar": line 3: ')
+
+
+def test_runtime_error_names_template_and_line():
+    compiled = compile_templates({"t": "a\nb\n{{ 1 // zero }}\n"}, "jinja2")
+    with pytest.raises(TemplateError) as info:
+        compiled.render("t", {"zero": 0})
+    assert (info.value.template, info.value.line) == ("t", 3)
+    assert "ZeroDivisionError" in info.value.message
+
+
+def test_runtime_error_inside_included_template_points_there():
+    compiled = compile_templates({"main": "{% include 'inner' %}", "inner": "\n{{ missing() }}"}, "jinja2")
+    with pytest.raises(TemplateError) as info:
+        compiled.render("main", {})
+    assert (info.value.template, info.value.line) == ("inner", 2)
+
+
+def test_template_error_from_a_helper_gets_a_position():
+    def fail():
+        raise TemplateError("", None, None, "boom")
+
+    compiled = compile_templates({"t": "x\n{{ fail() }}"}, "jinja2")
+    with pytest.raises(TemplateError) as info:
+        compiled.render("t", {"fail": fail})
+    assert (info.value.template, info.value.line, info.value.message) == ("t", 2, "boom")
+
+
+def test_unknown_template_and_language():
+    compiled = compile_templates({"t": "x"}, "jinja2")
+    with pytest.raises(TemplateError):
+        compiled.render("nope", {})
+    with pytest.raises(ValueError):
+        compile_templates({"t": "x"}, "mustache")
+
+
+def test_go_language_translates_first(monkeypatch):
+    calls = []
+
+    def fake_translate(name, source):
+        calls.append((name, source))
+        return "translated {{ x }}"
+
+    monkeypatch.setattr(gotemplate, "translate", fake_translate, raising=False)
+    compiled = compile_templates({"sidecar": "{{ .X }}"}, "go")
+    assert calls == [("sidecar", "{{ .X }}")]
+    assert compiled.render("sidecar", {"x": 2.0}) == "translated 2"
+
+
+def test_go_translation_errors_propagate(monkeypatch):
+    def fake_translate(name, source):
+        raise TemplateError(name, 4, 7, 'function "nope" not defined')
+
+    monkeypatch.setattr(gotemplate, "translate", fake_translate, raising=False)
+    with pytest.raises(TemplateError) as info:
+        compile_templates({"sidecar": "..."}, "go")
+    assert str(info.value) == 'template "sidecar": line 4, col 7: function "nope" not defined'
+
+
+# --- TemplateError --------------------------------------------------------------------------------------------
+
+def test_template_error_text():
+    assert str(TemplateError("sidecar", 12, 4, "bad")) == 'template "sidecar": line 12, col 4: bad'
+    assert str(TemplateError("sidecar", 12, None, "bad")) == 'template "sidecar": line 12: bad'
+    assert str(TemplateError("sidecar", None, None, "bad")) == 'template "sidecar": bad'
+
+
+def test_template_error_pickles():
+    import pickle
+    err = pickle.loads(pickle.dumps(TemplateError("t", 1, 2, "m")))
+    assert (err.template, err.line, err.column, err.message) == ("t", 1, 2, "m")

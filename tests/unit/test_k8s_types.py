@@ -1,0 +1,206 @@
+"""Typed round trips (JSON -> Go struct -> JSON) of pods and the workloads kube-inject handles."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workers.k8s.types import KINDS, OrderedStruct, SchemaError, container_json, normalize_object, normalize_pod
+from workers.serialize import gojson, goyaml
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "istio" / "inject"
+# Golden written by an older Kubernetes that still printed `creationTimestamp: null`.
+STALE = {("hello-openshift.yaml.injected", 0)}
+EXPECTED_IDEMPOTENT = 97
+
+
+def _documents(path: Path) -> list[object]:
+    docs = re.split(r"^---[ \t]*(?:#.*)?\n", path.read_text(), flags=re.M)
+    return [yaml.load(d, Loader=yaml.CSafeLoader) for d in docs if d.strip()]
+
+
+def _workloads(pattern: str) -> list[tuple[str, int, dict]]:
+    return [
+        (path.name, index, doc)
+        for path in sorted(CORPUS.glob(pattern))
+        for index, doc in enumerate(_documents(path))
+        if isinstance(doc, dict) and doc.get("kind") in KINDS
+    ]
+
+
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="conformance corpus /work/shared is absent")
+
+
+@needs_corpus
+def test_goldens_are_fixed_points() -> None:
+    same, differing = 0, set()
+    for name, index, doc in _workloads("*.injected"):
+        if normalize_object(doc) == doc:
+            same += 1
+        else:
+            differing.add((name, index))
+    assert differing == STALE
+    assert same == EXPECTED_IDEMPOTENT
+
+
+@needs_corpus
+def test_inputs_normalise_to_fixed_points() -> None:
+    inputs = _workloads("*.yaml")
+    assert len(inputs) > 50
+    for name, index, doc in inputs:
+        once = normalize_object(doc)
+        assert normalize_object(once) == once, (name, index)
+        text = goyaml.dumps(once)
+        assert "creationTimestamp" not in text, (name, index)
+        assert goyaml.dumps(yaml.safe_load(text)) == text, (name, index)
+
+
+def test_container_prints_in_go_field_order() -> None:
+    container = {
+        "tty": True,
+        "securityContext": {"runAsUser": 0, "privileged": False, "capabilities": {"drop": ["ALL"]}},
+        "readinessProbe": {"periodSeconds": 1, "httpGet": {"scheme": "HTTP", "port": 8080, "path": "/x"}},
+        "volumeMounts": [{"mountPath": "/a", "readOnly": True, "name": "v"}],
+        "ports": [{"protocol": "TCP", "containerPort": 80, "name": "http", "hostPort": 0}],
+        "image": "img",
+        "name": "app",
+    }
+    assert gojson.dumps(container_json(container)) == (
+        '{"name":"app","image":"img","ports":[{"name":"http","containerPort":80,"protocol":"TCP"}],"resources":{},'
+        '"volumeMounts":[{"name":"v","readOnly":true,"mountPath":"/a"}],'
+        '"readinessProbe":{"httpGet":{"path":"/x","port":8080,"scheme":"HTTP"},"periodSeconds":1},'
+        '"securityContext":{"capabilities":{"drop":["ALL"]},"privileged":false,"runAsUser":0},"tty":true}'
+    )
+
+
+def test_structs_are_ordered_struct_instances() -> None:
+    out = container_json({"name": "a"})
+    assert type(out) is OrderedStruct and type(out["resources"]) is OrderedStruct
+
+
+def test_grpc_service_is_null_when_unset_and_ports_keep_int_or_string() -> None:
+    probe = container_json({"livenessProbe": {"grpc": {"port": 5}, "tcpSocket": {"port": "http"}}})["livenessProbe"]
+    assert probe == {"tcpSocket": {"port": "http"}, "grpc": {"port": 5, "service": None}}
+    assert gojson.dumps(probe) == '{"tcpSocket":{"port":"http"},"grpc":{"port":5,"service":null}}'
+
+
+def test_empty_and_null_optional_fields_are_dropped() -> None:
+    out = container_json(
+        {"name": "a", "image": "", "args": [], "env": None, "stdin": False, "ports": [], "securityContext": None}
+    )
+    assert out == {"name": "a", "resources": {}}
+
+
+def test_unknown_fields_are_dropped_and_field_names_match_case_insensitively() -> None:
+    out = container_json({"Name": "a", "IMAGE": "i", "bogus": {"x": 1}})
+    assert out == {"name": "a", "image": "i", "resources": {}}
+    assert container_json({"name": "exact", "Name": "folded"})["name"] == "exact"
+
+
+def test_quantities_are_canonical() -> None:
+    out = container_json({"resources": {"limits": {"cpu": "2000m", "memory": "1024Mi"}, "requests": {"cpu": 0.5}}})
+    assert out["resources"] == {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "500m"}}
+    env = container_json({"env": [{"name": "X", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]})
+    assert env["env"][0]["valueFrom"]["resourceFieldRef"] == {"resource": "limits.cpu", "divisor": "0"}
+
+
+def test_numbers_and_bools_become_text_in_string_fields() -> None:
+    pod = normalize_pod(
+        {
+            "metadata": {"labels": {"version": 1.0, "n": 7, "on": True}, "annotations": {"a": 0.1}},
+            "spec": {"containers": [{"name": "a", "args": [15001, 1e6], "env": [{"name": "B", "value": False}]}]},
+        }
+    )
+    assert pod["metadata"] == {"labels": {"version": "1", "n": "7", "on": "true"}, "annotations": {"a": "0.1"}}
+    container = pod["spec"]["containers"][0]
+    assert container["args"] == ["15001", "1e+06"] and container["env"] == [{"name": "B", "value": "false"}]
+
+
+def test_wrong_types_raise_like_go() -> None:
+    with pytest.raises(SchemaError, match="ContainerPort.containerPort"):
+        container_json({"ports": [{"containerPort": "80"}]})
+    with pytest.raises(SchemaError, match="Container.args"):
+        container_json({"args": "not-a-list"})
+    with pytest.raises(SchemaError, match="Quantity"):
+        container_json({"resources": {"limits": {"cpu": "lots"}}})
+    with pytest.raises(SchemaError):
+        normalize_pod({"spec": []})
+
+
+def test_pod_defaults_and_volume_without_source() -> None:
+    pod = normalize_pod(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "creationTimestamp": None},
+            "spec": {"volumes": [{"emptyDir": None, "name": "workload-socket"}], "containers": [{"name": "a"}]},
+        }
+    )
+    assert goyaml.dumps(pod) == (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    resources: {}\n"
+        "  volumes:\n  - name: workload-socket\nstatus: {}\n"
+    )
+
+
+def test_creation_timestamp_is_kept_when_set_in_utc() -> None:
+    pod = normalize_pod({"metadata": {"creationTimestamp": "2024-01-02T03:04:05.123+01:00"}})
+    assert pod["metadata"] == {"creationTimestamp": "2024-01-02T02:04:05Z"}
+
+
+def test_pod_without_containers_prints_null_like_go() -> None:
+    assert gojson.dumps(normalize_pod({})) == '{"metadata":{},"spec":{"containers":null},"status":{}}'
+
+
+_TEMPLATE = {"metadata": {}, "spec": {"containers": None}}
+_DAEMON_STATUS = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "api_version", "spec", "status"),
+    [
+        # apps/v1 selectors are non-omitempty pointers: Go prints null.
+        ("Deployment", "apps/v1", {"selector": None, "strategy": {}, "template": _TEMPLATE}, {}),
+        ("StatefulSet", "apps/v1",
+         {"selector": None, "template": _TEMPLATE, "serviceName": "", "updateStrategy": {}},
+         {"replicas": 0, "availableReplicas": 0}),
+        ("DaemonSet", "apps/v1", {"selector": None, "template": _TEMPLATE, "updateStrategy": {}}, _DAEMON_STATUS),
+        ("ReplicaSet", "apps/v1", {"selector": None, "template": _TEMPLATE}, {"replicas": 0}),
+        ("ReplicationController", "v1", {}, {"replicas": 0}),
+        ("Job", "batch/v1", {"template": _TEMPLATE}, {}),
+        ("CronJob", "batch/v1", {"schedule": "", "jobTemplate": {"metadata": {}, "spec": {"template": _TEMPLATE}}}, {}),
+    ],
+)
+def test_zero_fields_per_kind(kind: str, api_version: str, spec: dict, status: dict) -> None:
+    out = normalize_object({"kind": kind, "apiVersion": api_version, "metadata": {"name": "x"}})
+    assert out == {"kind": kind, "apiVersion": api_version, "metadata": {"name": "x"}, "spec": spec, "status": status}
+
+
+def test_deployment_config_zero_fields() -> None:
+    out = normalize_object({"kind": "DeploymentConfig", "apiVersion": "apps.openshift.io/v1", "spec": {"replicas": 1}})
+    assert out["spec"] == {"strategy": {"resources": {}}, "triggers": None, "replicas": 1, "test": False}
+    counters = ["latestVersion", "observedGeneration", "replicas", "updatedReplicas", "availableReplicas"]
+    assert out["status"] == dict.fromkeys([*counters, "unavailableReplicas"], 0)
+
+
+def test_list_items_of_known_kinds_are_typed_and_others_stay_raw() -> None:
+    service = {"kind": "Service", "apiVersion": "v1", "spec": {"ports": [{"port": 80, "extra": None}]}}
+    out = normalize_object({"kind": "List", "apiVersion": "v1", "items": [{"kind": "Pod", "bogus": 1}, service]})
+    assert out == {
+        "kind": "List",
+        "apiVersion": "v1",
+        "metadata": {},
+        "items": [{"kind": "Pod", "metadata": {}, "spec": {"containers": None}, "status": {}}, service],
+    }
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="Service"):
+        normalize_object({"kind": "Service"})
+
+
+def test_inputs_are_not_mutated() -> None:
+    pod = {"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "2000m"}}}]}}
+    normalize_pod(pod)
+    assert pod == {"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "2000m"}}}]}}

@@ -1,0 +1,86 @@
+"""One revision's complete, validated configuration: an immutable snapshot with a generation number.
+
+A snapshot is built once (parse, apply defaults, compile every template) and then only read. It pickles as its
+raw texts plus parsed data, without compiled templates, so a process pool can ship it to workers, which compile
+it themselves once per generation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from workers import defaults
+from workers.config.errors import ConfigError
+from workers.config.mesh import parse_mesh
+from workers.config.model import InjectorConfig, config_from_mapping, load_config_mapping
+from workers.config.values import parse_values
+from workers.templates.errors import TemplateError
+from workers.templates.jinja import CompiledTemplates, compile_templates
+
+
+@dataclass(frozen=True)
+class RevisionConfig:
+    """Config, values and mesh of one revision. ``compiled`` is a per-process cache, never pickled."""
+
+    revision: str
+    generation: int
+    config: InjectorConfig
+    values: Mapping[str, Any]
+    mesh: Mapping[str, Any]
+    config_text: str | None = None
+    values_text: str | None = None
+    mesh_text: str | None = None
+    mesh_patch: Mapping[str, Any] | None = None
+    source: str = "embedded default"
+    compiled: CompiledTemplates | None = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["compiled"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def templates(self) -> CompiledTemplates:
+        """Compiled templates, compiled on first use in this process."""
+        if self.compiled is None:
+            object.__setattr__(self, "compiled", _compile(self.config))
+        return self.compiled  # type: ignore[return-value]
+
+
+def _compile(config: InjectorConfig) -> CompiledTemplates:
+    try:
+        return compile_templates(dict(config.templates), config.template_language)
+    except TemplateError as exc:
+        raise ConfigError(f"templates.{exc.template}", str(exc)) from exc
+
+
+def load_injector_config(config_text: str | None, *, source: str = "config") -> InjectorConfig:
+    """Config text -> InjectorConfig; ``None`` means the embedded default (our Jinja2 templates)."""
+    if config_text is None:
+        raw = load_config_mapping(defaults.default_config_text(), source="embedded config")
+        return config_from_mapping(raw, extra_templates=defaults.load_default_sources())
+    return config_from_mapping(load_config_mapping(config_text, source=source))
+
+
+def build_revision_config(config_text: str | None, values_text: str | None, mesh_text: str | None, *,
+                          revision: str = "default", generation: int = 0,
+                          mesh_patch: Mapping[str, Any] | None = None,
+                          config: InjectorConfig | None = None, source: str = "files",
+                          compile_now: bool = True) -> RevisionConfig:
+    """Parse and validate everything; ``None`` texts take the embedded defaults. Raises ConfigError.
+
+    ``config`` lets a caller pass an already-adjusted InjectorConfig (kube-inject keeps only the templates).
+    """
+    injector_config = config if config is not None else load_injector_config(config_text)
+    values = parse_values(values_text if values_text is not None else defaults.default_values_text())
+    mesh = parse_mesh(mesh_text if mesh_text is not None else defaults.default_mesh_text(), mesh_patch)
+    snapshot = RevisionConfig(
+        revision=revision, generation=generation, config=injector_config, values=values, mesh=mesh,
+        config_text=config_text, values_text=values_text, mesh_text=mesh_text, mesh_patch=mesh_patch,
+        source=source,
+    )
+    if compile_now:
+        snapshot.templates()
+    return snapshot

@@ -1,0 +1,135 @@
+"""The render worker's main loop and the frame format both ends of the pool speak.
+
+A worker is a plain synchronous process: it reads a frame, does one thing, writes one frame back. The parent never
+sends a second job before the first is answered, so the worker needs no queue and no threads. Frames are a fixed
+header plus two byte strings (``meta`` and ``body``), so a pod travels as the raw JSON bytes the apiserver sent and
+a patch comes back as the bytes that go into the AdmissionReview; only small things (facts, configs) are pickled.
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import pickle
+import signal
+import socket
+import struct
+import traceback
+from typing import Any, Callable, Protocol
+
+from workers.errors import InjectionError
+
+HEADER = struct.Struct("!BBxxIQII")
+"""kind, status, request id, generation, meta length, body length."""
+
+# Frame kinds.
+LOAD = 1
+"""parent -> worker: compile the pickled config in ``body`` under ``generation``."""
+LOADED = 2
+"""worker -> parent: answer to LOAD; ``body`` is the error text when status is not OK."""
+JOB = 3
+"""parent -> worker: ``meta`` = pickled RequestFacts, ``body`` = raw pod JSON."""
+RESULT = 4
+"""worker -> parent: ``body`` = patch bytes (OK) or the error text."""
+RETIRE = 5
+"""parent -> worker: forget ``generation``."""
+
+# Result statuses.
+OK = 0
+USER_ERROR = 1
+"""The pod or config is at fault (``workers.errors.InjectionError``): the message goes to the user as is."""
+INTERNAL_ERROR = 2
+"""A bug or an unexpected exception; the message carries the exception type."""
+UNKNOWN_GENERATION = 3
+
+
+class Job(Protocol):
+    """What a job factory returns for one config generation (``workers.render.Injector`` in production)."""
+
+    def inject_admission(self, pod_json: bytes, facts: Any) -> bytes: ...
+
+
+def pack(kind: int, *, status: int = OK, request_id: int = 0, generation: int = 0,
+         meta: bytes = b"", body: bytes = b"") -> bytes:
+    """One frame as a single buffer, so it goes out in one send."""
+    return HEADER.pack(kind, status, request_id, generation, len(meta), len(body)) + meta + body
+
+
+def resolve(spec: str) -> Callable[..., Any]:
+    """``"package.module:attribute"`` -> the attribute; lets tests plug in slow or crashing jobs."""
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ValueError(f"job spec {spec!r} must look like 'package.module:factory'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class _Reader:
+    """Exact-length reads from a blocking socket; ``None`` at end of stream (the parent went away)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._file = sock.makefile("rb", buffering=1 << 16)
+
+    def frame(self) -> tuple[tuple[int, int, int, int, int, int], bytes, bytes] | None:
+        raw = self._file.read(HEADER.size)
+        if len(raw) < HEADER.size:
+            return None
+        header = HEADER.unpack(raw)
+        meta = self._file.read(header[4]) if header[4] else b""
+        body = self._file.read(header[5]) if header[5] else b""
+        if len(meta) < header[4] or len(body) < header[5]:
+            return None
+        return header, meta, body
+
+
+def _load(factory: Callable[[Any], Job], body: bytes) -> Job:
+    job = factory(pickle.loads(body))
+    gc.collect()
+    gc.freeze()  # compiled templates live for the whole generation: keep them out of every later GC pass
+    return job
+
+
+def serve(sock: socket.socket, job_spec: str) -> None:
+    """Answer frames until the parent closes the socket."""
+    factory = resolve(job_spec)
+    jobs: dict[int, Job] = {}
+    reader = _Reader(sock)
+    while (frame := reader.frame()) is not None:
+        (kind, _, request_id, generation, _, _), meta, body = frame
+        if kind == JOB:
+            job = jobs.get(generation)
+            if job is None:
+                reply = pack(RESULT, status=UNKNOWN_GENERATION, request_id=request_id, generation=generation,
+                             body=f"config generation {generation} is not loaded in this worker".encode())
+            else:
+                try:
+                    patch = job.inject_admission(body, pickle.loads(meta))
+                    reply = pack(RESULT, request_id=request_id, generation=generation, body=patch)
+                except InjectionError as exc:
+                    reply = pack(RESULT, status=USER_ERROR, request_id=request_id, generation=generation,
+                                 body=str(exc).encode())
+                except Exception as exc:  # noqa: BLE001 - a render bug must become an answer, not a dead worker
+                    traceback.print_exc()
+                    reply = pack(RESULT, status=INTERNAL_ERROR, request_id=request_id, generation=generation,
+                                 body=f"{type(exc).__name__}: {exc}".encode())
+            sock.sendall(reply)
+        elif kind == LOAD:
+            try:
+                jobs[generation] = _load(factory, body)
+                reply = pack(LOADED, generation=generation)
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which rejects the generation
+                reply = pack(LOADED, status=USER_ERROR, generation=generation,
+                             body=f"{type(exc).__name__}: {exc}".encode())
+            sock.sendall(reply)
+        elif kind == RETIRE:
+            jobs.pop(generation, None)
+
+
+def main(sock: socket.socket, job_spec: str) -> None:
+    """Process entry point. Ctrl-C reaches the whole process group; only the parent decides when workers stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        serve(sock, job_spec)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone; nothing left to answer
+    finally:
+        sock.close()

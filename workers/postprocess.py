@@ -1,0 +1,60 @@
+"""Everything Istio does to the merged pod after rendering (§6.3, §6.5), as one call and as separate pure steps.
+
+The driver copies the pod once and runs the in-place steps of ``workers.post`` on that copy in Istio's order;
+the public step functions below copy their input first, so each can be used and tested on its own.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Mapping
+
+from workers.merge import copy_json
+from workers.post import prometheus, probes, reorder, status
+from workers.post.common import annotations_of, labels_of
+from workers.post.overrides import adjust_init_container_user, reapply_overwritten_containers
+from workers.post.reorder import hold_application, move_native_sidecar
+
+__all__ = [
+    "post_process", "reapply_overwritten_containers", "adjust_init_container_user", "move_native_sidecar",
+    "overwrite_cluster_info", "apply_prometheus_merge", "apply_secure_port", "apply_rewrite", "apply_metadata",
+    "reorder_pod", "hold_application",
+]
+
+
+def _pure(step: Callable[..., None]) -> Callable[..., dict]:
+    @functools.wraps(step)
+    def run(pod: dict, *args: Any, **kwargs: Any) -> dict:
+        out = copy_json(pod)
+        step(out, *args, **kwargs)
+        return out
+
+    return run
+
+
+overwrite_cluster_info = _pure(status.overwrite_cluster_info)
+apply_prometheus_merge = _pure(prometheus.prometheus_merge)
+apply_secure_port = _pure(prometheus.secure_port)
+apply_rewrite = _pure(probes.apply_rewrite)
+apply_metadata = _pure(status.apply_metadata)
+reorder_pod = _pure(reorder.reorder)
+
+
+def post_process(pod: dict, *, original: dict, template_pod: dict, mesh: dict, values: dict, revision: str,
+                 path_env: Mapping[str, str], injected_annotations: Mapping[str, str], proxy_config: dict) -> dict:
+    """The final pod: user container overrides (§6.3) then ``postProcessPod`` (§6.5) in Istio's order.
+
+    ``pod`` is the merged pod (templates over the un-stripped original); ``original`` the pod as received;
+    ``template_pod`` the merge of the template outputs alone; ``path_env`` the proxy env map of §1.5 (URL pairs
+    plus cluster/network); ``proxy_config`` the effective ProxyConfig (interception mode, hold). Raises
+    ``InjectionError`` for bad overrides JSON or Prometheus annotations. Inputs are not modified.
+    """
+    pod = copy_json(reapply_overwritten_containers(pod, original, template_pod, proxy_config))
+    annotations_of(pod)
+    labels_of(pod)
+    status.overwrite_cluster_info(pod, path_env)
+    prometheus.prometheus_merge(pod, mesh)
+    prometheus.secure_port(pod)
+    probes.apply_rewrite(pod, mesh, values)
+    status.apply_metadata(pod, template_pod, path_env, revision, injected_annotations)
+    reorder.reorder(pod, hold_application(proxy_config, values))
+    return pod

@@ -1,0 +1,147 @@
+"""One pod in, the injected pod (and its JSON Patch) out: the injection pipeline of §6, in Istio's order.
+
+validate annotations -> strip a previous injection -> template data -> render and merge each template (native
+sidecar move between merges) -> re-apply user-customised injected containers -> post-processing -> typed pod ->
+patch. The rendered-and-parsed template output is cached per distinct template input, because the pods of one
+ReplicaSet render the very same sidecar and rendering plus YAML parsing is most of the cost.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import yaml
+
+from workers.config.errors import ConfigError
+from workers.config.snapshot import RevisionConfig
+from workers.errors import InjectionError
+from workers.facts import RequestFacts
+from workers.k8s.types import normalize_pod
+from workers.merge import strategic_merge
+from workers.patch import create_patch, dumps_patch
+from workers import postprocess
+from workers.proxy_env import proxy_env
+from workers.selection import select_templates
+from workers.strip import reinsert_overrides, strip_pod
+from workers.template_data import build_template_data, effective_proxy_config
+from workers.templates.errors import TemplateError
+from workers.validate import validate_annotations
+from workers.workload import WorkloadMeta, workload_of_pod
+
+RENDER_CACHE_SIZE = 512
+
+
+@dataclass
+class InjectionResult:
+    original: dict[str, Any]
+    pod: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def patch(self) -> list[dict[str, Any]]:
+        return create_patch(self.original, self.pod)
+
+
+def _copy(data: Any) -> Any:
+    return orjson.loads(orjson.dumps(data))
+
+
+class Injector:
+    """Holds one revision's compiled templates and injects pods with them. Synchronous and process-local."""
+
+    def __init__(self, config: RevisionConfig) -> None:
+        self.config = config
+        self.templates = config.templates()
+        self._rendered: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+
+    def inject_admission(self, pod_json: bytes, facts: RequestFacts) -> bytes:
+        """Webhook entry point: raw pod bytes in, JSON Patch bytes out. Raises InjectionError."""
+        try:
+            pod = orjson.loads(pod_json)
+        except orjson.JSONDecodeError as exc:
+            raise InjectionError(f"could not decode pod: {exc}") from exc
+        if not isinstance(pod, dict):
+            raise InjectionError("could not decode pod: not a JSON object")
+        result = self.inject_pod(pod, facts)
+        return dumps_patch(result.patch())
+
+    def inject_pod(self, pod: dict[str, Any], facts: RequestFacts, *,
+                   workload: WorkloadMeta | None = None) -> InjectionResult:
+        """Inject one pod (not mutated). ``workload`` overrides the owner derived from the pod (kube-inject).
+
+        The patch baseline is the typed original, as in Istio: fields our schema does not know are then neither in
+        the baseline nor in the result, so the patch never touches them.
+        """
+        original = _copy(pod)
+        metadata = original.setdefault("metadata", {})
+        metadata.pop("managedFields", None)
+        if not metadata.get("namespace") and facts.namespace and facts.webhook:
+            metadata["namespace"] = facts.namespace
+        original = normalize_pod(original)
+        try:
+            return self._inject(original, facts, workload)
+        except ConfigError as exc:
+            raise InjectionError(f"failed to process pod: {exc}") from exc
+        except TemplateError as exc:
+            raise InjectionError(f"failed to run injection template: {exc}") from exc
+
+    def _inject(self, original: dict[str, Any], facts: RequestFacts, workload: WorkloadMeta | None) -> InjectionResult:
+        config, mesh, values = self.config.config, self.config.mesh, self.config.values
+        annotations = original["metadata"].get("annotations") or {}
+        validate_annotations(annotations)
+        proxy_config = effective_proxy_config(mesh, annotations, webhook=facts.webhook)
+        status_port = mesh["defaultConfig"].get("statusPort", 0)
+        stripped = normalize_pod(reinsert_overrides(strip_pod(original, status_port)))
+        workload = workload or workload_of_pod(stripped, facts.namespace)
+        env = proxy_env(facts.path_env, original["metadata"].get("labels") or {}, values)
+
+        names = select_templates(annotations, config.default_templates, config.aliases, self.templates.names)
+        outputs = self._render_all(names, stripped, facts, workload, proxy_config)
+        template_pod: dict[str, Any] = {}
+        merged = original
+        for output in outputs:
+            template_pod = normalize_pod(strategic_merge(template_pod, output))
+            merged = postprocess.move_native_sidecar(merged, template_pod, facts.native_sidecars)
+            merged = normalize_pod(strategic_merge(merged, output))
+        merged = postprocess.post_process(
+            merged, original=original, template_pod=template_pod, mesh=mesh, values=values,
+            revision=facts.revision or "default", path_env=env, proxy_config=proxy_config,
+            injected_annotations=config.injected_annotations if facts.webhook else {},
+        )
+        return InjectionResult(original=original, pod=normalize_pod(merged))
+
+    def _render_all(self, names: list[str], stripped: dict[str, Any], facts: RequestFacts, workload: WorkloadMeta,
+                    proxy_config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Render and parse each template; identical inputs (same pod template, same facts) hit the cache."""
+        key = orjson.dumps([names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version,
+                            facts.revision, facts.native_sidecars, facts.proxy_uid, facts.proxy_gid,
+                            facts.compliance_policy, facts.webhook], option=orjson.OPT_SORT_KEYS)
+        cached = self._rendered.get(key)
+        if cached is not None:
+            self._rendered.move_to_end(key)
+            return cached
+        data = build_template_data(
+            pod=stripped, workload=workload, proxy_config=proxy_config, mesh=self.config.mesh,
+            values=self.config.values, revision=facts.revision, native_sidecars=facts.native_sidecars,
+            proxy_uid=facts.proxy_uid, proxy_gid=facts.proxy_gid, compliance_policy=facts.compliance_policy,
+            webhook=facts.webhook,
+        )
+        outputs = [self._parse(name, self.templates.render(name, data)) for name in names]
+        self._rendered[key] = outputs
+        if len(self._rendered) > RENDER_CACHE_SIZE:
+            self._rendered.popitem(last=False)
+        return outputs
+
+    @staticmethod
+    def _parse(name: str, text: str) -> dict[str, Any]:
+        try:
+            parsed = yaml.load(text, Loader=yaml.CSafeLoader)
+        except yaml.YAMLError as exc:
+            raise InjectionError(f"failed to run injection template: template {name!r} produced invalid YAML: "
+                                 f"{exc}") from exc
+        if parsed is None:
+            return {}
+        if not isinstance(parsed, dict):
+            raise InjectionError(f"failed to run injection template: template {name!r} did not produce a mapping")
+        return parsed

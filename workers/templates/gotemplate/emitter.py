@@ -1,0 +1,456 @@
+"""Syntax tree -> Jinja2 source that runs with ``runtime.GLOBALS`` and reproduces Go's output.
+
+How Go constructs map onto Jinja:
+- text is emitted as is (a ``{`` that would open a Jinja tag is printed as ``{{ '{' }}``);
+- every Go line starts on the same Jinja line (padding goes into ``{# #}`` comments), so Jinja's traceback line
+  is the Go line of a runtime error;
+- control structures become ``if``/``for``; ``with`` binds its value first; ``range`` iterates
+  ``runtime.go_range`` (sorted map keys);
+- Go variables get unique Jinja names. Jinja confines ``set`` inside a loop to the loop body, so a variable that a
+  deeper ``range`` assigns lives in a ``namespace``;
+- ``define`` becomes a Jinja block at its own place, skipped in place and run by ``runtime.go_template`` (so a
+  definition may come after its use, as in Go);
+- field chains are typed statically (names.py) and compiled into ``go_chain(value, steps)`` with constant steps.
+  Types flow through variables and definitions; the emitter runs until those types are stable.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from . import names as N
+from .nodes import (Action, Break, Chain, Command, Continue, Define, Dot, Field, Identifier, If, Literal, Nil, Node,
+                    Operand, Pipeline, Range, TemplateCall, Text, Tree, VarDecl, Variable, With)
+
+BUILTINS = frozenset({"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
+                      "urlquery", "call", "eq", "ne", "lt", "le", "gt", "ge"})
+_SIMPLE_BUILTINS = {"print": "go_print", "printf": "go_printf", "println": "go_println", "html": "go_html",
+                    "js": "go_js", "urlquery": "go_urlquery", "call": "go_call", "slice": "go_slice",
+                    "eq": "go_eq", "ne": "go_ne", "lt": "go_lt", "le": "go_le", "gt": "go_gt", "ge": "go_ge"}
+_STRING_RESULT = {"print", "printf", "println", "html", "js", "urlquery"}
+_BOOL_RESULT = {"not", "eq", "ne", "lt", "le", "gt", "ge"}
+
+Expr = tuple[str, N.GoType]
+
+
+def join(a: N.GoType | None, b: N.GoType) -> N.GoType:
+    """The static type of a value that may come from either: the same type, else unknown."""
+    return b if a is None or a == b else N.ANY
+
+
+def literal(value: object) -> str:
+    """A Jinja literal for a constant (str, int, float, bool, None, tuples of those)."""
+    if value is None:
+        return "none"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return jinja_string(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    text = repr(value)
+    if text in ("inf", "-inf", "nan"):
+        raise ValueError(f"no Jinja literal for {text}")
+    return f"({text})" if text.startswith("-") else text
+
+
+def jinja_string(s: str) -> str:
+    out = ["'"]
+    for c in s:
+        o = ord(c)
+        if c == "\\":
+            out.append("\\\\")
+        elif c == "'":
+            out.append("\\'")
+        elif c == "\n":
+            out.append("\\n")
+        elif 0x20 <= o < 0x7F:
+            out.append(c)
+        elif o <= 0xFF:
+            out.append(f"\\x{o:02x}")
+        elif o <= 0xFFFF:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append("'")
+    return "".join(out)
+
+
+def block_name(define: str) -> str:
+    """A Jinja block name for a definition name (any string), injective."""
+    return "go_t_" + "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):x}_" for c in define)
+
+
+def escape_text(text: str) -> str:
+    """Template text as Jinja data: a ``{`` that could start a Jinja tag (here or with what follows) is printed."""
+    if "{" not in text:
+        return text
+    out = []
+    for i, c in enumerate(text):
+        if c == "{" and (i + 1 == len(text) or text[i + 1] in "{%#"):
+            out.append("{{ '{' }}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+class _Scope:
+    """Where the emitter is: the dot and the template's root dot (``$``)."""
+
+    def __init__(self, dot: Expr, root: Expr) -> None:
+        self.dot = dot
+        self.root = root
+
+
+class Emitter:
+    def __init__(self, tree: Tree, functions: Collection[str]) -> None:
+        self.tree = tree
+        self.functions = functions
+        # Types that flow between passes: variables (joined over all assignments) and definitions' dots.
+        self.var_types: dict[VarDecl, N.GoType] = {}
+        self.define_types: dict[str, N.GoType] = {}
+
+    def run(self) -> str:
+        for _ in range(10):
+            self.seen_vars: dict[VarDecl, N.GoType] = {}
+            self.seen_defines: dict[str, N.GoType] = {}
+            source = self.emit_all()
+            if self.seen_vars == self.var_types and self.seen_defines == self.define_types:
+                return source
+            self.var_types, self.define_types = self.seen_vars, self.seen_defines
+        return source
+
+    # -- output ---------------------------------------------------------------------------------------------
+    def emit_all(self) -> str:
+        self.out: list[str] = []
+        self.line = 1
+        self.counter = 0
+        self.vars: dict[VarDecl, str] = {}
+        root = ("go_d0", N.ROOT)
+        self.write("{% set go_d0 = go_root() %}")
+        self.nodes(self.tree.body, _Scope(root, root))
+        return "".join(self.out)
+
+    def write(self, code: str) -> None:
+        self.out.append(code)
+        self.line += code.count("\n")
+
+    def sync(self, line: int) -> None:
+        """Pad with an (invisible) comment so the next output starts on Go line ``line``."""
+        if line > self.line:
+            self.write("{#" + "\n" * (line - self.line) + "#}")
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"go_{prefix}{self.counter}"
+
+    # -- statements -----------------------------------------------------------------------------------------
+    def nodes(self, nodes: list[Node], scope: _Scope) -> None:
+        for node in nodes:
+            self.sync(node.line)
+            self.node(node, scope)
+
+    def node(self, node: Node, scope: _Scope) -> None:
+        if isinstance(node, Text):
+            self.write(escape_text(node.text))
+        elif isinstance(node, Action):
+            self.action(node.pipe, scope)
+        elif isinstance(node, If):
+            self.if_(node, scope)
+        elif isinstance(node, With):
+            self.with_(node, scope)
+        elif isinstance(node, Range):
+            self.range_(node, scope)
+        elif isinstance(node, TemplateCall):
+            if node.block is not None:
+                self.define(node.block)
+            self.template_call(node, scope)
+        elif isinstance(node, Define):
+            self.define(node)
+        elif isinstance(node, Break):
+            self.write("{% break %}")
+        elif isinstance(node, Continue):
+            self.write("{% continue %}")
+
+    def action(self, pipe: Pipeline, scope: _Scope) -> None:
+        pre: list[str] = []
+        code, typ = self.pipeline_value(pipe, scope, pre)
+        self.write("".join(pre))
+        if pipe.decls:
+            self.bind(pipe, code, typ)
+            return
+        if typ.nil_text != "<no value>":
+            code = f"go_nil_text({code}, {literal(typ.nil_text)})"
+        self.write("{{ " + code + " }}")
+
+    def bind(self, pipe: Pipeline, code: str, typ: N.GoType) -> None:
+        """Declare or assign the pipeline's variable."""
+        decl = pipe.decls[0]
+        self.seen_vars[decl] = join(self.seen_vars.get(decl), typ)
+        if pipe.is_assign:
+            self.write("{% set " + self.var_ref(decl) + " = " + code + " %}")
+            return
+        name = f"go_v{decl.serial}"
+        self.vars[decl] = name
+        if decl.assigned_deeper:
+            self.write("{% set " + name + " = namespace(v=" + code + ") %}")
+        else:
+            self.write("{% set " + name + " = " + code + " %}")
+
+    def var_ref(self, decl: VarDecl) -> str:
+        name = self.vars[decl]
+        return name + ".v" if decl.assigned_deeper else name
+
+    def var_type(self, decl: VarDecl) -> N.GoType:
+        return self.var_types.get(decl) or self.seen_vars.get(decl) or N.ANY
+
+    def condition(self, pipe: Pipeline, scope: _Scope) -> tuple[str, str, N.GoType]:
+        """(statements to run first, the Jinja test, the value) of an if/with pipeline."""
+        pre: list[str] = []
+        code, typ = self.pipeline_value(pipe, scope, pre)
+        if pipe.decls:
+            self.seen_vars[pipe.decls[0]] = join(self.seen_vars.get(pipe.decls[0]), typ)
+            name = f"go_v{pipe.decls[0].serial}"
+            self.vars[pipe.decls[0]] = name
+            value = name + ".v" if pipe.decls[0].assigned_deeper else name
+            init = f"namespace(v={code})" if pipe.decls[0].assigned_deeper else code
+            pre.append("{% set " + name + " = " + init + " %}")
+            code = value
+        return "".join(pre), code, typ
+
+    def if_(self, node: If, scope: _Scope) -> None:
+        pre, code, typ = self.condition(node.pipe, scope)
+        self.write(pre + "{% if " + truth(code, typ) + " %}")
+        self.nodes(node.body, scope)
+        self.else_chain(node.else_body, scope, If)
+        self.write("{% endif %}")
+
+    def else_chain(self, else_body: list[Node] | None, scope: _Scope, cls: type) -> None:
+        if else_body is None:
+            return
+        if len(else_body) == 1 and type(else_body[0]) is cls is If:
+            inner = else_body[0]
+            pre, code, typ = self.condition(inner.pipe, scope)
+            if not pre:
+                self.sync(inner.line)
+                self.write("{% elif " + truth(code, typ) + " %}")
+                self.nodes(inner.body, scope)
+                self.else_chain(inner.else_body, scope, If)
+                return
+        self.write("{% else %}")
+        self.nodes(else_body, scope)
+
+    def with_(self, node: With, scope: _Scope) -> None:
+        pre, code, typ = self.condition(node.pipe, scope)
+        if not node.pipe.decls:
+            name = self.fresh("d")
+            pre += "{% set " + name + " = " + code + " %}"
+            code = name
+        self.write(pre + "{% if " + truth(code, typ) + " %}")
+        self.nodes(node.body, _Scope((code, typ), scope.root))
+        if node.else_body is not None:
+            self.write("{% else %}")
+            self.nodes(node.else_body, scope)
+        self.write("{% endif %}")
+
+    def range_(self, node: Range, scope: _Scope) -> None:
+        pre: list[str] = []
+        code, typ = self.pipeline_value(node.pipe, scope, pre)
+        key_type, elem_type = N.element(typ)
+        dot = self.fresh("d")
+        decls = node.pipe.decls
+        setup = []
+        if len(decls) == 2:
+            key = self.fresh("k")
+            head = f"{{% for {key}, {dot} in go_range({code}) %}}"
+            setup.append((decls[0], key, key_type))
+        else:
+            head = f"{{% for {dot} in go_values({code}) %}}"
+        if decls:
+            setup.append((decls[-1], dot, elem_type))
+        self.write("".join(pre) + head)
+        for decl, source, t in setup:
+            self.seen_vars[decl] = join(self.seen_vars.get(decl), t)
+            name = f"go_v{decl.serial}"
+            self.vars[decl] = name
+            init = f"namespace(v={source})" if decl.assigned_deeper else source
+            self.write("{% set " + name + " = " + init + " %}")
+        self.nodes(node.body, _Scope((dot, elem_type), scope.root))
+        if node.else_body is not None:
+            self.write("{% else %}")
+            self.nodes(node.else_body, scope)
+        self.write("{% endfor %}")
+
+    def template_call(self, node: TemplateCall, scope: _Scope) -> None:
+        pre: list[str] = []
+        if node.pipe is None:
+            code, typ = "none", N.ANY
+        else:
+            code, typ = self.pipeline_value(node.pipe, scope, pre)
+            if node.pipe.decls:
+                self.write("".join(pre))
+                pre = []
+                self.bind(node.pipe, code, typ)
+                code = self.var_ref(node.pipe.decls[0])
+        self.write("".join(pre))
+        if node.name not in self.tree.defines:
+            self.write("{{ go_fail(" + literal(f"template {jinja_quote(node.name)} not defined") + ") }}")
+            return
+        self.seen_defines[node.name] = join(self.seen_defines.get(node.name), typ)
+        self.write("{{ go_template(" + literal(block_name(node.name)) + ", " + code + ") }}")
+
+    def define(self, node: Define) -> None:
+        if self.tree.defines.get(node.name) is not node:
+            return  # an empty redefinition Go ignores
+        name = block_name(node.name)
+        dot = self.fresh("d")
+        saved_vars = self.vars
+        self.vars = {}
+        self.write(f"{{% if false %}}{{% block {name} %}}{{% set {dot} = go_dot() %}}")
+        typ = self.define_types.get(node.name, N.ANY)
+        self.nodes(node.body, _Scope((dot, typ), (dot, typ)))
+        self.write("{% endblock %}{% endif %}")
+        self.vars = saved_vars
+
+    # -- expressions ----------------------------------------------------------------------------------------
+    def pipeline_value(self, pipe: Pipeline, scope: _Scope, pre: list[str]) -> Expr:
+        """The value of a pipeline (declarations are the caller's business)."""
+        value: Expr | None = None
+        for cmd in pipe.cmds:
+            value = self.command(cmd, value, scope, pre)
+        assert value is not None
+        return value
+
+    def command(self, cmd: Command, final: Expr | None, scope: _Scope, pre: list[str]) -> Expr:
+        first = cmd.args[0]
+        if isinstance(first, Identifier):
+            args = [self.operand(a, scope, pre) for a in cmd.args[1:]]
+            if final is not None:
+                args.append(final)
+            return self.call(first.name, args)
+        has_args = len(cmd.args) > 1 or final is not None
+        if isinstance(first, (Field, Variable, Chain)) and getattr(first, "names", ()) and has_args:
+            return fail(f"{first.names[-1]} has arguments but cannot be invoked as function")
+        if isinstance(first, Nil):
+            return fail("nil is not a command")
+        if has_args:
+            return fail("can't give argument to non-function")
+        return self.operand(first, scope, pre)
+
+    def operand(self, node: Operand, scope: _Scope, pre: list[str]) -> Expr:
+        if isinstance(node, Literal):
+            v = node.value
+            typ = N.BOOL if isinstance(v, bool) else N.INT if isinstance(v, int) else \
+                N.FLOAT if isinstance(v, float) else N.STRING
+            return literal(v), typ
+        if isinstance(node, Dot):
+            return scope.dot
+        if isinstance(node, Nil):
+            return "none", N.ANY
+        if isinstance(node, Field):
+            return self.chain(scope.dot, node.names)
+        if isinstance(node, Variable):
+            base = scope.root if node.decl is None else (self.var_ref(node.decl), self.var_type(node.decl))
+            return self.chain(base, node.names)
+        if isinstance(node, Chain):
+            return self.chain(self.operand(node.node, scope, pre), node.names)
+        if isinstance(node, Identifier):
+            return self.call(node.name, [])
+        return self.paren(node, scope, pre)
+
+    def paren(self, pipe: Pipeline, scope: _Scope, pre: list[str]) -> Expr:
+        code, typ = self.pipeline_value(pipe, scope, pre)
+        if not pipe.decls:
+            return f"({code})", typ
+        decl = pipe.decls[0]  # a declaration inside parentheses: run it before the action
+        self.seen_vars[decl] = join(self.seen_vars.get(decl), typ)
+        if pipe.is_assign:
+            target = self.var_ref(decl)
+        else:
+            self.vars[decl] = f"go_v{decl.serial}"
+            target = self.vars[decl]
+            if decl.assigned_deeper:
+                code = f"namespace(v={code})"
+        pre.append("{% set " + target + " = " + code + " %}")
+        return self.var_ref(decl), typ
+
+    def chain(self, base: Expr, go_names: tuple[str, ...]) -> Expr:
+        if not go_names:
+            return base
+        code, typ = base
+        steps = []
+        for name in go_names:
+            step, typ = N.resolve(typ, name)
+            steps.append(step)
+        return f"go_chain({code}, {literal(tuple(steps))})", typ
+
+    def call(self, name: str, args: list[Expr]) -> Expr:
+        if name in self.functions or name not in BUILTINS:
+            return f"{name}({', '.join(c for c, _ in args)})", N.ANY
+        codes = [c for c, _ in args]
+        if name in ("and", "or"):
+            if not args:
+                return fail(f"wrong number of args for {name}: want at least 1 got 0")
+            hows = tuple(truth_kind(t) for _, t in args)
+            typ = args[0][1]
+            for _, t in args[1:]:
+                typ = join(typ, t)
+            if any(hows):
+                return f"go_{name}(({', '.join(codes)},), {literal(hows)})", typ
+            return "(" + f" {name} ".join(codes) + ")", typ
+        if name == "not":
+            if len(args) != 1:
+                return fail(f"wrong number of args for not: want 1 got {len(args)}")
+            return "(not " + truth(codes[0], args[0][1]) + ")", N.BOOL
+        if name == "len":
+            nil_ok = len(args) == 1 and args[0][1].kind in ("map", "slice") and not args[0][1].pointer
+            return f"go_len({', '.join(codes)}{', true' if nil_ok else ''})", N.INT
+        if name == "index":
+            if not args:
+                return fail("wrong number of args for index: want at least 1 got 0")
+            typ = args[0][1]
+            levels = []
+            for _ in args[1:]:
+                nil_map = typ.kind == "map"
+                typ = N.element(typ)[1]
+                levels.append((typ.zero, nil_map))
+            if not levels:
+                return codes[0], typ
+            keys = ", ".join(codes[1:])
+            return f"go_index({codes[0]}, ({keys},), {literal(tuple(levels))})", typ
+        typ = N.STRING if name in _STRING_RESULT else N.BOOL if name in _BOOL_RESULT else \
+            (args[0][1] if name == "slice" and args else N.ANY)
+        return f"{_SIMPLE_BUILTINS[name]}({', '.join(codes)})", typ
+
+
+def fail(message: str) -> Expr:
+    return f"go_fail({literal(message)})", N.ANY
+
+
+def jinja_quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def truth_kind(t: N.GoType) -> int:
+    """How Go decides the truth of a value of type ``t`` (see runtime._truth)."""
+    if t.kind == "struct" and not t.pointer:
+        return 1
+    if t.pointer:
+        return 2
+    return 0
+
+
+def truth(code: str, t: N.GoType) -> str:
+    """A Jinja test with Go's truth for a value of static type ``t``."""
+    how = truth_kind(t)
+    if how == 1:
+        return f"({code} is not none or true)"
+    if how == 2:
+        return f"({code} is not none)"
+    return code
+
+
+def emit(tree: Tree, functions: Collection[str]) -> str:
+    return Emitter(tree, functions).run()

@@ -1,0 +1,370 @@
+"""Go text/template semantics for translated templates: the helpers the generated Jinja code calls.
+
+Everything here is a plain function over our JSON-shaped data; ``GLOBALS`` is what ``jinja.make_environment``
+installs. Errors are ``GoExecError`` with Go's wording; the renderer adds template name and line.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any, Callable, Iterable
+from urllib.parse import quote_plus
+
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+from workers.templates.gofmt import format_value, go_type_name, sprint, sprintf, sprintln
+
+from .names import DYN, FAIL, FIELD, GETTER, MAPKEY, OPAQUE_STEP, json_name
+
+
+class GoExecError(Exception):
+    """A Go template execution error (the message Go would give, without the location)."""
+
+
+_MISSING = object()  # a missing map entry: Go's invalid reflect.Value
+_DOTS = " go dots"  # context.vars key (not an identifier, so templates cannot see it) holding template dots
+
+
+def go_fail(message: str) -> None:
+    raise GoExecError(message)
+
+
+@pass_context
+def go_root(context: Context) -> dict[str, Any]:
+    """The data the template was rendered with (the render keywords), i.e. Go's top-level dot."""
+    env_globals = context.environment.globals
+    return {k: v for k, v in context.get_all().items() if env_globals.get(k, _MISSING) is not v}
+
+
+@pass_context
+def go_template(context: Context, block: str, dot: Any) -> str:
+    """``{{template "x" dot}}``: run the block holding the definition with ``dot`` as its dot."""
+    stack = context.vars.setdefault(_DOTS, [])
+    stack.append(dot)
+    try:
+        return context.environment.concat(context.blocks[block][0](context))  # type: ignore[attr-defined]
+    finally:
+        stack.pop()
+
+
+@pass_context
+def go_dot(context: Context) -> Any:
+    """The dot a definition was invoked with."""
+    return context.vars[_DOTS][-1]
+
+
+# ---- field chains ----------------------------------------------------------------------------------------------
+
+def go_chain(recv: Any, steps: tuple[tuple, ...]) -> Any:
+    """Walk ``.A.B.C`` from ``recv``; steps come from ``names.resolve``. A missing map entry silently stays
+    missing (Go's invalid value); a present nil inside a map followed by more fields is Go's nil-pointer error."""
+    nil_iface = False
+    for step in steps:
+        if recv is _MISSING:
+            return None
+        op = step[0]
+        if op == MAPKEY:
+            if recv is None:
+                if nil_iface:
+                    raise GoExecError(f"nil pointer evaluating interface {{}}.{step[1]}")
+                recv = _MISSING
+                continue
+            recv = recv.get(step[1], _MISSING)
+            nil_iface = recv is None and step[2]
+            continue
+        if op == DYN:
+            if recv is None:
+                if nil_iface:
+                    raise GoExecError(f"nil pointer evaluating interface {{}}.{step[1]}")
+                recv = _MISSING
+                continue
+            if type(recv) is not dict:
+                raise GoExecError(f"can't evaluate field {step[1]} in type {go_type_name(recv)}")
+            recv = recv.get(step[1], _MISSING)
+            nil_iface = recv is None
+            continue
+        nil_iface = False
+        if op == FIELD:
+            key, zero, nil_msg = step[1], step[2], step[3]
+            if recv is None:
+                if nil_msg:
+                    raise GoExecError(f"nil pointer evaluating {nil_msg}")
+                recv = zero
+            elif key is not None:
+                recv = recv.get(key)
+                if recv is None:
+                    recv = zero
+        elif op == GETTER:
+            key, zero = step[1], step[2]
+            if recv is None:
+                recv = zero
+            elif key is not None:
+                recv = recv.get(key)
+                if recv is None:
+                    recv = zero
+        elif op == OPAQUE_STEP:
+            recv = _opaque_field(recv, step[1])
+        elif op == FAIL:
+            raise GoExecError(step[1])
+    return None if recv is _MISSING else recv
+
+
+def _opaque_field(recv: Any, go_name: str) -> Any:
+    """A field of a struct the schema does not model: the default JSON naming rule, getters nil-safe."""
+    if recv is None:
+        return None
+    if type(recv) is dict:
+        key = json_name(go_name)
+        if key in recv:
+            return recv[key]
+        if go_name.startswith("Get") and len(go_name) > 3:
+            return recv.get(json_name(go_name[3:]))
+        return None
+    if go_name in ("GetValue", "Value", "String"):
+        return recv
+    raise GoExecError(f"can't evaluate field {go_name} in type {go_type_name(recv)}")
+
+
+# ---- builtins --------------------------------------------------------------------------------------------------
+
+def _kind(v: Any) -> str | None:
+    t = type(v)
+    if t is str:
+        return "s"
+    if t is bool:
+        return "b"
+    if t is int:
+        return "i"
+    if t is float:
+        return "f"
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return "s"
+    return "o"
+
+
+def go_eq(a: Any, *bs: Any) -> bool:
+    """Go ``eq``: true if ``a`` equals any of ``bs``; different basic kinds are an error, nil is just unequal."""
+    if not bs:
+        raise GoExecError("error calling eq: missing argument for comparison")
+    ta = type(a)
+    if ta is str and len(bs) == 1 and type(bs[0]) is str:
+        return a == bs[0]
+    ka = _kind(a)
+    for b in bs:
+        kb = _kind(b)
+        if ka == kb:
+            if ka == "o":
+                raise GoExecError(f"error calling eq: non-comparable type {format_value(b)}: {go_type_name(b)}")
+            if ka is None or a == b:
+                return True
+        elif ka is not None and kb is not None:
+            raise GoExecError("error calling eq: incompatible types for comparison")
+    return False
+
+
+def go_ne(a: Any, b: Any) -> bool:
+    try:
+        return not go_eq(a, b)
+    except GoExecError as exc:
+        raise GoExecError(str(exc).replace("calling eq", "calling ne")) from None
+
+
+def _lt(name: str, a: Any, b: Any) -> bool:
+    ka, kb = _kind(a), _kind(b)
+    if ka in (None, "o") or kb in (None, "o"):
+        raise GoExecError(f"error calling {name}: invalid type for comparison")
+    if ka != kb:
+        raise GoExecError(f"error calling {name}: incompatible types for comparison")
+    if ka == "b":
+        raise GoExecError(f"error calling {name}: invalid type for comparison")
+    return a < b
+
+
+def go_lt(a: Any, b: Any) -> bool:
+    return _lt("lt", a, b)
+
+
+def go_le(a: Any, b: Any) -> bool:
+    return _lt("le", a, b) or a == b
+
+
+def go_gt(a: Any, b: Any) -> bool:
+    return not (_lt("gt", a, b) or a == b)
+
+
+def go_ge(a: Any, b: Any) -> bool:
+    return not _lt("ge", a, b)
+
+
+def go_len(v: Any, nil_ok: bool = False) -> int:
+    """Go ``len``; a nil map/slice of a known type has length 0, an untyped nil is an error."""
+    if v is None:
+        if nil_ok:
+            return 0
+        raise GoExecError("error calling len: len of nil pointer")
+    if isinstance(v, (str, list, tuple, dict)):
+        return len(v.encode() if isinstance(v, str) else v)
+    raise GoExecError(f"error calling len: len of type {go_type_name(v)}")
+
+
+def go_index(item: Any, keys: tuple, levels: tuple[tuple[Any, bool], ...]) -> Any:
+    """Go ``index item k1 k2...``; ``levels[i]`` = (zero value of that level's element, item may be a typed nil
+    map). A missing map key gives the element's zero value."""
+    if item is None and not levels[0][1]:
+        raise GoExecError("error calling index: index of untyped nil")
+    for key, (zero, nil_map) in zip(keys, levels):
+        if item is None:
+            if not nil_map:
+                raise GoExecError("error calling index: index of nil pointer")
+            item = zero
+            continue
+        if type(item) is dict:
+            if key is None:
+                key = ""
+            elif not isinstance(key, str):
+                raise GoExecError(f"error calling index: value has type {go_type_name(key)}; should be string")
+            item = item.get(key, zero)
+        elif isinstance(item, (list, tuple, str)):
+            if type(key) is not int:
+                raise GoExecError(f"error calling index: cannot index slice/array with type {go_type_name(key)}")
+            seq = item.encode() if isinstance(item, str) else item
+            if not 0 <= key < len(seq):
+                raise GoExecError(f"error calling index: index out of range: {key}")
+            item = seq[key]
+        else:
+            raise GoExecError(f"error calling index: can't index item of type {go_type_name(item)}")
+    return item
+
+
+def go_slice(item: Any, *indexes: Any) -> Any:
+    """Go ``slice x i j k`` (strings by byte)."""
+    if item is None:
+        raise GoExecError("error calling slice: slice of untyped nil")
+    if len(indexes) > 3:
+        raise GoExecError(f"error calling slice: too many slice indexes: {len(indexes)}")
+    if isinstance(item, str):
+        if len(indexes) == 3:
+            raise GoExecError("error calling slice: cannot 3-index slice a string")
+        seq: Any = item.encode()
+    elif isinstance(item, (list, tuple)):
+        seq = item
+    else:
+        raise GoExecError(f"error calling slice: can't slice item of type {go_type_name(item)}")
+    bounds = [0, len(seq)]
+    for n, i in enumerate(indexes[:2]):
+        if type(i) is not int:
+            raise GoExecError(f"error calling slice: cannot index slice/array with type {go_type_name(i)}")
+        if not 0 <= i <= len(seq):
+            raise GoExecError(f"error calling slice: index out of range: {i}")
+        bounds[n] = i
+    if bounds[0] > bounds[1]:
+        raise GoExecError(f"error calling slice: invalid slice index: {bounds[0]} > {bounds[1]}")
+    out = seq[bounds[0]:bounds[1]]
+    return out.decode("utf-8", "replace") if isinstance(item, str) else list(out)
+
+
+def go_and(values: tuple, truths: tuple[int, ...]) -> Any:
+    """``and`` when an operand is a struct (whose Go truth differs from Python's): first false operand or last."""
+    for v, t in zip(values, truths):
+        if not _truth(v, t):
+            return v
+    return values[-1]
+
+
+def go_or(values: tuple, truths: tuple[int, ...]) -> Any:
+    for v, t in zip(values, truths):
+        if _truth(v, t):
+            return v
+    return values[-1]
+
+
+def _truth(v: Any, how: int) -> bool:
+    """0: Python truth (same as Go's for JSON data); 1: a struct value (always true); 2: a pointer (non-nil)."""
+    return bool(v) if how == 0 else (how == 1 or v is not None)
+
+
+def go_range(v: Any) -> Iterable[tuple[Any, Any]]:
+    """(key, element) pairs of ``range``: slices in order, maps by sorted key, an int n as 0..n-1."""
+    t = type(v)
+    if t is list or t is tuple:
+        return enumerate(v)
+    if t is dict:
+        return sorted(v.items(), key=itemgetter(0))
+    if v is None:
+        return ()
+    if t is int:
+        return ((i, i) for i in range(v))
+    raise GoExecError(f"range can't iterate over {format_value(v)}")
+
+
+def go_values(v: Any) -> Iterable[Any]:
+    """Elements of ``range`` without variables or with one."""
+    t = type(v)
+    if t is list or t is tuple:
+        return v
+    if t is dict:
+        return [v[k] for k in sorted(v)]
+    if v is None:
+        return ()
+    if t is int:
+        return range(v)
+    raise GoExecError(f"range can't iterate over {format_value(v)}")
+
+
+def go_nil_text(v: Any, text: str) -> Any:
+    """Print a value whose nil Go prints differently from ``<no value>`` (``map[]``, ``[]``, ``<nil>``)."""
+    return text if v is None else v
+
+
+def _eval_args(args: tuple) -> str:
+    """What html/js/urlquery escape: one string as is, else Sprint with missing values as ``<no value>``."""
+    if len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    return sprint(*("<no value>" if a is None else a for a in args))
+
+
+_HTML = {'"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\0": "\ufffd"}
+
+
+def go_html(*args: Any) -> str:
+    s = _eval_args(args)
+    return "".join(_HTML.get(c, c) for c in s) if any(c in s for c in _HTML) else s
+
+
+_JS = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "=": "\\u003D"}
+
+
+def go_js(*args: Any) -> str:
+    out = []
+    for c in _eval_args(args):
+        if c in _JS:
+            out.append(_JS[c])
+        elif c < " ":
+            out.append(f"\\u{ord(c):04X}")
+        elif c >= "\x80" and not c.isprintable():
+            out.append(f"\\u{ord(c):04X}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def go_urlquery(*args: Any) -> str:
+    return quote_plus(_eval_args(args), safe="")
+
+
+def go_call(fn: Any, *args: Any) -> Any:
+    if not callable(fn):
+        raise GoExecError(f"error calling call: non-function of type {go_type_name(fn)}")
+    return fn(*args)
+
+
+GLOBALS: dict[str, Callable[..., Any]] = {
+    "go_fail": go_fail, "go_root": go_root, "go_template": go_template, "go_dot": go_dot, "go_chain": go_chain,
+    "go_eq": go_eq, "go_ne": go_ne, "go_lt": go_lt, "go_le": go_le, "go_gt": go_gt, "go_ge": go_ge,
+    "go_len": go_len, "go_index": go_index, "go_slice": go_slice, "go_and": go_and, "go_or": go_or,
+    "go_range": go_range, "go_values": go_values, "go_nil_text": go_nil_text, "go_print": sprint,
+    "go_printf": sprintf, "go_println": sprintln, "go_html": go_html, "go_js": go_js, "go_urlquery": go_urlquery,
+    "go_call": go_call,
+}

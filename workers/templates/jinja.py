@@ -1,0 +1,158 @@
+"""The Jinja2 environment every injection template runs in, and compiling a template set once for fast renders.
+
+Go text/template conventions hold in our own Jinja templates too:
+- ``{{ x }}`` prints like Go: ``15020.0`` -> ``15020``, ``true``, ``map[a:1]``; a nil or missing value prints
+  ``<no value>`` (what Go's template engine prints for a nil interface / missing map key).
+- Helpers keep Go's argument order. As filters the piped value goes *last*, as in a Go pipeline:
+  ``{{ x | default("d") | quote }}`` is ``quote(default("d", x))``. Sprig names (``default``, ``indent``, ``join``,
+  ``list``, ``dict``) replace Jinja's built-ins of the same name.
+- Missing data is lenient (``ChainableUndefined``): ``Values.a.b.c`` on a missing ``a`` is undefined and falsy.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from workers.templates.errors import TemplateError
+from workers.templates.funcs import FUNCS
+from workers.templates.gofmt import format_value
+
+__all__ = ["CompiledTemplates", "compile_templates", "make_environment"]
+
+_RUNTIME_MODULE = "workers.templates.gotemplate.runtime"
+_NO_VALUE = "<no value>"
+
+
+def _finalize(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is None or isinstance(value, jinja2.Undefined):
+        return _NO_VALUE
+    return format_value(value)
+
+
+def _as_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja passes the piped value first; Go pipelines pass it last."""
+    def piped(value: Any, *args: Any) -> Any:
+        return func(*args, value)
+    piped.__name__ = func.__name__
+    piped.__doc__ = func.__doc__
+    return piped
+
+
+def _runtime_globals() -> Mapping[str, Any]:
+    """The Go-semantics helpers of the template translator, when that module is installed."""
+    try:
+        runtime = importlib.import_module(_RUNTIME_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name in (_RUNTIME_MODULE, "workers.templates.gotemplate"):
+            return {}
+        raise
+    globals_ = getattr(runtime, "GLOBALS", None)
+    return globals_ if isinstance(globals_, Mapping) else {}
+
+
+def make_environment() -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment with the function map as globals and filters, and Go-style printing."""
+    env = ImmutableSandboxedEnvironment(
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=_finalize,
+        undefined=jinja2.ChainableUndefined,
+        extensions=["jinja2.ext.loopcontrols"],  # Go's {{break}} / {{continue}}
+        auto_reload=False,
+    )
+    env.globals.update(FUNCS)
+    env.globals.update(_runtime_globals())  # the translator's helpers win over a same-named function
+    env.filters.update({name: _as_filter(func) for name, func in FUNCS.items()})
+    return env
+
+
+class _SourceLoader(jinja2.BaseLoader):
+    """Serves the (translated) sources so templates can include one another; each gets a unique filename so
+    runtime tracebacks can be mapped back to a template name and line."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self.sources:
+            raise jinja2.TemplateNotFound(template)
+        return self.sources[template], _filename(template), lambda: True
+
+
+def _filename(name: str) -> str:
+    return f"<template {name}>"
+
+
+class CompiledTemplates:
+    """A set of templates compiled once; ``render`` only runs the compiled code."""
+
+    def __init__(self, templates: Mapping[str, jinja2.Template]) -> None:
+        self._templates = dict(templates)
+        self._by_filename = {_filename(name): name for name in self._templates}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._templates)
+
+    def render(self, name: str, data: Mapping[str, Any]) -> str:
+        """Render one template; any failure becomes a TemplateError naming template and line."""
+        template = self._templates.get(name)
+        if template is None:
+            raise TemplateError(name, None, None, "no such template")
+        try:
+            return template.render(data)
+        except TemplateError as exc:
+            if exc.line is not None:
+                raise
+            where, line = self._position(exc, name)
+            raise TemplateError(exc.template or where, line, exc.column, exc.message) from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(exc.name or name, exc.lineno, None, exc.message or str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - every runtime failure is reported the same way
+            where, line = self._position(exc, name)
+            raise TemplateError(where, line, None, _describe(exc)) from exc
+
+    def _position(self, exc: BaseException, fallback: str) -> tuple[str, int | None]:
+        """Innermost template frame of the (Jinja-rewritten) traceback."""
+        where, line = fallback, None
+        tb = exc.__traceback__
+        while tb is not None:
+            name = self._by_filename.get(tb.tb_frame.f_code.co_filename)
+            if name is not None:
+                where, line = name, tb.tb_lineno
+            tb = tb.tb_next
+        return where, line
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, jinja2.UndefinedError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _translate(name: str, source: str) -> str:
+    from workers.templates.gotemplate import translate
+    return translate(name, source)
+
+
+def compile_templates(sources: Mapping[str, str], language: str) -> CompiledTemplates:
+    """Compile every template now (``language`` ``"go"`` translates Go text/template first, ``"jinja2"`` as is)."""
+    if language == "go":
+        sources = {name: _translate(name, src) for name, src in sources.items()}
+    elif language != "jinja2":
+        raise ValueError(f"unknown template language {language!r} (expected 'go' or 'jinja2')")
+    env = make_environment()
+    env.loader = _SourceLoader(sources)
+    compiled = {}
+    for name in sources:
+        try:
+            compiled[name] = env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(exc.name or name, exc.lineno, None, exc.message or str(exc)) from exc
+    return CompiledTemplates(compiled)
