@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from workers.serialize.gojson import OrderedStruct
+
 
 def create_patch(original: dict, final: dict) -> list[dict]:
     """Operations turning ``original`` into ``final``; ``[]`` when they are equal."""
@@ -28,7 +30,7 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _kind(value: Any) -> type:
+def _classify(value: Any) -> type:
     if isinstance(value, bool):
         return bool
     if isinstance(value, (int, float)):
@@ -40,21 +42,48 @@ def _kind(value: Any) -> type:
     return type(value)
 
 
+_KINDS: dict[type, type] = {bool: bool, int: float, float: float, str: str, type(None): type(None), dict: dict,
+                            OrderedStruct: dict, list: list}
+
+
+def _kind(value: Any) -> type:
+    """JSON kind: ``bool`` apart from numbers, ``int`` and ``float`` alike (both are float64 in Go)."""
+    return _KINDS.get(type(value)) or _classify(value)
+
+
+def _same_text(a: dict | list, b: dict | list) -> bool:
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits: left to the walk
+        return False
+
+
 def equal(a: Any, b: Any) -> bool:
-    """JSON equality: like ``==`` but ``true`` never equals ``1``."""
+    """JSON equality: like ``==`` but ``true`` never equals ``1``.
+
+    Python's ``==`` runs in C and is False whenever JSON equality is, so only Python-equal values need a second
+    look: equal sorted serialisations prove JSON equality; the rest (``1`` vs ``1.0`` somewhere, or a bool
+    against a number) is walked.
+    """
+    if a is b:
+        return True
+    if a != b:
+        return False
     kind = _kind(a)
     if kind is not _kind(b):
         return False
     if kind is dict:
-        return len(a) == len(b) and all(k in b and equal(v, b[k]) for k, v in a.items())
+        return _same_text(a, b) or all(equal(v, b[k]) for k, v in a.items())
     if kind is list:
-        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
-    return a == b
+        return _same_text(a, b) or all(equal(x, y) for x, y in zip(a, b))
+    return True
 
 
 def _diff(path: str, a: Any, b: Any, ops: list[dict]) -> None:
+    if equal(a, b):
+        return
     kind = _kind(a)
-    if kind is not _kind(b):
+    if kind is not _kind(b) or (kind is not dict and kind is not list):
         ops.append({"op": "replace", "path": path, "value": b})
     elif kind is dict:
         for key in a:
@@ -66,20 +95,27 @@ def _diff(path: str, a: Any, b: Any, ops: list[dict]) -> None:
                 _diff(child, a[key], value, ops)
             else:
                 ops.append({"op": "add", "path": child, "value": value})
-    elif kind is list:
+    else:
         _diff_list(path, a, b, ops)
-    elif a != b:
-        ops.append({"op": "replace", "path": path, "value": b})
+
+
+def _equal_run(a: list, b: list, indexes: range) -> int:
+    """How many leading ``indexes`` hold equal items in both lists: Python ``==`` per item, then one JSON check."""
+    run = 0
+    for i in indexes:
+        if a[i] != b[i]:
+            break
+        run += 1
+    matched = indexes[:run]
+    if equal([a[i] for i in matched], [b[i] for i in matched]):
+        return run
+    return next((n for n, i in enumerate(matched) if not equal(a[i], b[i])), run)
 
 
 def _diff_list(path: str, a: list, b: list, ops: list[dict]) -> None:
     shortest = min(len(a), len(b))
-    head = 0
-    while head < shortest and equal(a[head], b[head]):
-        head += 1
-    tail = 0
-    while tail < shortest - head and equal(a[-1 - tail], b[-1 - tail]):
-        tail += 1
+    head = _equal_run(a, b, range(shortest))
+    tail = _equal_run(a, b, range(-1, -1 - (shortest - head), -1))
     old, new = a[head:len(a) - tail], b[head:len(b) - tail]
     for offset, (x, y) in enumerate(zip(old, new)):
         child = f"{path}/{head + offset}"

@@ -99,6 +99,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._queue: collections.deque[_Job] = collections.deque()
         self._configs: dict[int, bytes] = {}
+        self._retiring: set[int] = set()
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -152,13 +153,21 @@ class WorkerPool:
             raise errors[0]
 
     def retire(self, generation: int) -> None:
-        """Forget a generation nobody will ask for again (frames already queued to a worker still run)."""
-        self._configs.pop(generation, None)
-        frame = proto.pack(proto.RETIRE, generation=generation)
-        for worker in self._workers:
-            if generation in worker.loaded:
-                worker.loaded.discard(generation)
-                self._write(worker, frame)
+        """Forget a generation no new request will use; workers drop it once its queued jobs have run."""
+        if self._configs.pop(generation, None) is not None:
+            self._retiring.add(generation)
+            self._drop_retired()
+
+    def _drop_retired(self) -> None:
+        in_use = {job.generation for job in self._queue}
+        in_use.update(w.job.generation for w in self._workers if w.job is not None)
+        for generation in self._retiring - in_use:
+            self._retiring.discard(generation)
+            frame = proto.pack(proto.RETIRE, generation=generation)
+            for worker in self._workers:
+                if generation in worker.loaded:
+                    worker.loaded.discard(generation)
+                    self._write(worker, frame)
 
     @property
     def ready(self) -> bool:
@@ -233,6 +242,8 @@ class WorkerPool:
             job.attempts += 1
             worker.job = job
             self._write(worker, job.frame)
+        if self._retiring:
+            self._drop_retired()
         self._notify_idle()
 
     def _notify_idle(self) -> None:
@@ -333,8 +344,11 @@ class WorkerPool:
 
     def _on_loaded(self, worker: _Worker, generation: int, status: int, body: bytes) -> None:
         waiter = worker.loading.pop(generation, None)
-        if status == proto.OK and generation in self._configs:
-            worker.loaded.add(generation)
+        if status == proto.OK:
+            if generation in self._configs:
+                worker.loaded.add(generation)
+            else:  # retired while this worker was compiling it
+                self._write(worker, proto.pack(proto.RETIRE, generation=generation))
         if waiter is not None and not waiter.done():
             if status == proto.OK:
                 waiter.set_result(None)

@@ -23,6 +23,7 @@ from workers.merge import strategic_merge
 from workers.patch import create_patch, dumps_patch
 from workers import postprocess
 from workers.proxy_env import proxy_env
+from workers.rebase import rebase_patch
 from workers.selection import select_templates
 from workers.strip import reinsert_overrides, strip_pod
 from workers.template_data import build_template_data, effective_proxy_config
@@ -35,12 +36,16 @@ RENDER_CACHE_SIZE = 512
 
 @dataclass
 class InjectionResult:
+    """``original`` is the typed pod the patch is computed from; ``raw`` the pod as received."""
+
+    raw: dict[str, Any]
     original: dict[str, Any]
     pod: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
 
     def patch(self) -> list[dict[str, Any]]:
-        return create_patch(self.original, self.pod)
+        """JSON Patch that turns ``raw`` into ``pod``; untouched members of the raw pod stay as they were."""
+        return rebase_patch(create_patch(self.original, self.pod), self.raw, self.pod)
 
 
 def _copy(data: Any) -> Any:
@@ -53,7 +58,7 @@ class Injector:
     def __init__(self, config: RevisionConfig) -> None:
         self.config = config
         self.templates = config.templates()
-        self._rendered: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+        self._rendered: OrderedDict[bytes, list[tuple[dict[str, Any], dict[str, Any]]]] = OrderedDict()
 
     def inject_admission(self, pod_json: bytes, facts: RequestFacts) -> bytes:
         """Webhook entry point: raw pod bytes in, JSON Patch bytes out. Raises InjectionError."""
@@ -73,47 +78,52 @@ class Injector:
         The patch baseline is the typed original, as in Istio: fields our schema does not know are then neither in
         the baseline nor in the result, so the patch never touches them.
         """
-        original = _copy(pod)
-        metadata = original.setdefault("metadata", {})
+        raw = _copy(pod)
+        metadata = raw.setdefault("metadata", {})
         metadata.pop("managedFields", None)
         if not metadata.get("namespace") and facts.namespace and facts.webhook:
             metadata["namespace"] = facts.namespace
-        original = normalize_pod(original)
         try:
-            return self._inject(original, facts, workload)
+            return self._inject(raw, normalize_pod(raw), facts, workload)
         except ConfigError as exc:
             raise InjectionError(f"failed to process pod: {exc}") from exc
         except TemplateError as exc:
             raise InjectionError(f"failed to run injection template: {exc}") from exc
 
-    def _inject(self, original: dict[str, Any], facts: RequestFacts, workload: WorkloadMeta | None) -> InjectionResult:
+    def _inject(self, raw: dict[str, Any], original: dict[str, Any], facts: RequestFacts,
+                workload: WorkloadMeta | None) -> InjectionResult:
         config, mesh, values = self.config.config, self.config.mesh, self.config.values
         annotations = original["metadata"].get("annotations") or {}
         validate_annotations(annotations)
         proxy_config = effective_proxy_config(mesh, annotations, webhook=facts.webhook)
         status_port = mesh["defaultConfig"].get("statusPort", 0)
-        stripped = normalize_pod(reinsert_overrides(strip_pod(original, status_port)))
+        stripped = reinsert_overrides(strip_pod(original, status_port))
+        if stripped is not original:
+            stripped = normalize_pod(stripped)
         workload = workload or workload_of_pod(stripped, facts.namespace)
         env = proxy_env(facts.path_env, original["metadata"].get("labels") or {}, values)
 
         names = select_templates(annotations, config.default_templates, config.aliases, self.templates.names)
-        outputs = self._render_all(names, stripped, facts, workload, proxy_config)
-        template_pod: dict[str, Any] = {}
+        rendered = self._render_all(names, stripped, facts, workload, proxy_config)
         merged = original
-        for output in outputs:
-            template_pod = normalize_pod(strategic_merge(template_pod, output))
+        for output, template_pod in rendered:
             merged = postprocess.move_native_sidecar(merged, template_pod, facts.native_sidecars)
             merged = normalize_pod(strategic_merge(merged, output))
+        template_pod = rendered[-1][1] if rendered else {}
         merged = postprocess.post_process(
             merged, original=original, template_pod=template_pod, mesh=mesh, values=values,
             revision=facts.revision or "default", path_env=env, proxy_config=proxy_config,
             injected_annotations=config.injected_annotations if facts.webhook else {},
         )
-        return InjectionResult(original=original, pod=normalize_pod(merged))
+        return InjectionResult(raw=raw, original=original, pod=normalize_pod(merged))
 
     def _render_all(self, names: list[str], stripped: dict[str, Any], facts: RequestFacts, workload: WorkloadMeta,
-                    proxy_config: dict[str, Any]) -> list[dict[str, Any]]:
-        """Render and parse each template; identical inputs (same pod template, same facts) hit the cache."""
+                    proxy_config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each template's parsed output with the typed union of the outputs so far (Istio's ``templatePod``).
+
+        Both depend only on the template input, so identical inputs (same pod template, same facts) hit the cache
+        and skip rendering, YAML parsing and the template-side merges. Cached values are shared: never mutate them.
+        """
         key = orjson.dumps([names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version,
                             facts.revision, facts.native_sidecars, facts.proxy_uid, facts.proxy_gid,
                             facts.compliance_policy, facts.webhook], option=orjson.OPT_SORT_KEYS)
@@ -127,7 +137,12 @@ class Injector:
             proxy_uid=facts.proxy_uid, proxy_gid=facts.proxy_gid, compliance_policy=facts.compliance_policy,
             webhook=facts.webhook,
         )
-        outputs = [self._parse(name, self.templates.render(name, data)) for name in names]
+        outputs = []
+        template_pod: dict[str, Any] = {}
+        for name in names:
+            output = self._parse(name, self.templates.render(name, data))
+            template_pod = normalize_pod(strategic_merge(template_pod, output))
+            outputs.append((output, template_pod))
         self._rendered[key] = outputs
         if len(self._rendered) > RENDER_CACHE_SIZE:
             self._rendered.popitem(last=False)

@@ -654,6 +654,9 @@ class ControlPlane:
             # Less start-up work and CPU on a shared 2-core machine; neither affects admission.
             "--enable-priority-and-fairness=false",
             "--profiling=false",
+            # The "kubernetes" Service endpoint would be 127.0.0.1, which Endpoints validation rejects (loopback);
+            # nothing here needs it, so skip the reconciler instead of logging an error every few seconds.
+            "--endpoint-reconciler-type=none",
             "--v=1",
             *self.extra_apiserver_args,
         ]
@@ -794,6 +797,21 @@ def mutating_webhook_configuration(name: str, webhooks: Sequence[dict]) -> dict:
         "metadata": {"name": name, "labels": {"injector-e2e": "true"}},
         "webhooks": list(webhooks),
     }
+
+
+def redirect_webhooks(mwc: dict, endpoint: WebhookEndpoint, name_suffix: str = "-routing-e2e") -> dict:
+    """A copy of a service-based configuration (e.g. rendered from deploy/) that calls ``endpoint`` instead.
+
+    Only clientConfig and the name change, so the selectors and rules under test are exactly the rendered ones.
+    Each URL is ``/hook/<webhook name><original service path>``: a call reveals which webhook matched and which
+    revision path it targets. A webhook server that ignores the prefix can strip ``/hook/<name>`` itself.
+    """
+    mwc = json.loads(json.dumps(mwc))
+    mwc["metadata"] = {"name": mwc["metadata"]["name"] + name_suffix, "labels": {"injector-e2e": "true"}}
+    for webhook in mwc["webhooks"]:
+        path = webhook["clientConfig"]["service"].get("path", "/")
+        webhook["clientConfig"] = endpoint.client_config(f"/hook/{webhook['name']}{path}")
+    return mwc
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ kustomize components).
 """
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ import yaml
 from aiohttp import web
 from kubernetes_asyncio import client
 
-from controlplane import Binaries, ControlPlane, WebhookEndpoint
+from controlplane import Binaries, ControlPlane, WebhookEndpoint, redirect_webhooks
 
 pytestmark = pytest.mark.e2e
 
@@ -300,20 +299,6 @@ def recording_webhook(calls: list[tuple[str, str]]) -> web.Application:
     return app
 
 
-def redirect_to(endpoint: WebhookEndpoint, mwc: dict) -> dict:
-    """The rendered configuration with each service clientConfig replaced by a URL naming the webhook.
-
-    Only the clientConfig changes (no kube-proxy here to reach a Service); selectors and rules are as rendered.
-    The URL path is /hook/<webhook name>/<original path>, so a call reveals both the webhook and the revision.
-    """
-    mwc = copy.deepcopy(mwc)
-    mwc["metadata"] = {"name": mwc["metadata"]["name"] + "-routing-e2e"}
-    for webhook in mwc["webhooks"]:
-        path = webhook["clientConfig"]["service"]["path"]
-        webhook["clientConfig"] = endpoint.client_config(f"/hook/{webhook['name']}{path}")
-    return mwc
-
-
 async def test_webhook_selectors_route_pods_like_istio(
     rendered: list[dict],
     make_namespace: Callable[..., Awaitable[str]],
@@ -326,7 +311,7 @@ async def test_webhook_selectors_route_pods_like_istio(
     endpoint = await serve_webhook(recording_webhook(calls))
     namespaces = [await make_namespace("route", labels=ns_labels) for ns_labels, _, _ in ROUTING_CASES]
     for mwc in objects(rendered, "MutatingWebhookConfiguration").values():
-        await register_webhooks(redirect_to(endpoint, mwc))
+        await register_webhooks(redirect_webhooks(mwc, endpoint))
     # Wait until both configurations are live (the apiserver loads them through an informer).
     for probe_ns, probe_labels in ((namespaces[0], {}), (namespaces[6], {})):
         await wait_for_admission(probe_ns, make_pod(labels=probe_labels), lambda _: any(ns == probe_ns for _, ns in calls))

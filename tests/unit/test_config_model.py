@@ -107,3 +107,11 @@ def test_apply_proxy_config_zero_values() -> None:
     assert apply_proxy_config(base, {"statusPort": 0}, skip_zero=True)["statusPort"] == 15020
     assert apply_proxy_config(base, {"proxyMetadata": {"B": "2"}})["proxyMetadata"] == {"A": "1", "B": "2"}
     assert base == {"statusPort": 15020, "proxyMetadata": {"A": "1"}}
+
+
+def test_webhook_layering_keeps_zero_wrappers() -> None:
+    base = {"statusPort": 15020, "proxyMetadata": {}}
+    merged = apply_proxy_config(base, {"concurrency": 0, "holdApplicationUntilProxyStarts": False, "statusPort": 0},
+                                skip_zero=True)
+    assert merged["concurrency"] == 0 and merged["holdApplicationUntilProxyStarts"] is False
+    assert merged["statusPort"] == 15020

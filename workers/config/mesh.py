@@ -62,6 +62,9 @@ _DEFAULT_MESH: Mapping[str, Any] = {
     ],
 }
 
+WRAPPER_FIELDS = frozenset({"concurrency", "holdApplicationUntilProxyStarts"})
+"""ProxyConfig fields of protobuf wrapper types: a set wrapper is a present message even when its value is zero."""
+
 _SNAKE = re.compile(r"_([a-z0-9])")
 
 
@@ -96,7 +99,7 @@ def apply_proxy_config(base: Mapping[str, Any], overlay: Mapping[str, Any] | Non
             if value is not None and not isinstance(value, dict):
                 raise ConfigError("proxyMetadata", "must be a mapping of strings")
             merged["proxyMetadata"].update({str(k): v for k, v in (value or {}).items()})
-        elif skip_zero and value in (0, "", False, None) and not isinstance(value, dict):
+        elif skip_zero and key not in WRAPPER_FIELDS and value in (0, "", False, None) and not isinstance(value, dict):
             continue
         elif value is None:
             merged.pop(key, None)

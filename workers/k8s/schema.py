@@ -126,66 +126,49 @@ def _raw(value: Any) -> Any:
     return value
 
 
-_LEAVES: dict[str, tuple[Decoder, Callable[[], Any]]] = {
-    "s": (_string, str),
-    "i": (_integer, int),
-    "b": (_boolean, bool),
-    "f": (_number, int),
-    "q": (_quantity, lambda: "0"),
-    "ios": (_int_or_string, int),
-    "t": (_time, lambda: None),
-    "any": (_raw, lambda: None),
+_LEAVES: dict[str, Decoder] = {
+    "s": _string, "i": _integer, "b": _boolean, "f": _number, "q": _quantity, "ios": _int_or_string, "t": _time,
+    "any": _raw,
 }
+# Leaves whose decoder returns a value of this exact type unchanged: generated code tests the type inline.
+_INLINE_TYPES = {"s": "str", "i": "int", "b": "bool"}
 # Go types that are structs: omitempty never drops them.
 _STRUCT_LEAVES = frozenset({"q", "ios", "t"})
 
 
-# -- composite kinds ---------------------------------------------------------------------------------------------
-
-
-def _pointer(inner: Decoder) -> Decoder:
-    def decode(value: Any) -> Any:
-        return None if value is None else inner(value)
-
-    return decode
-
-
-def _slice(inner: Decoder) -> Decoder:
-    def decode(value: Any) -> list | None:
-        if value is None:
-            return None
-        if type(value) is not list:
-            raise _KindError(value, "array")
-        return [inner(item) for item in value]
-
-    return decode
-
-
-def _map(inner: Decoder) -> Decoder:
-    def decode(value: Any) -> dict | None:
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise _KindError(value, "map")
-        return {k if type(k) is str else _string(k): inner(v) for k, v in value.items()}
-
-    return decode
-
+# -- structs -----------------------------------------------------------------------------------------------------
 
 _OMIT_NEVER, _OMIT_FALSY, _OMIT_NIL, _OMIT_ZERO = range(4)
 
 
 class _Struct:
-    """One compiled Go struct: field lookup by JSON name (exact and case-folded) and the always-printed fields."""
+    """One Go struct: its fields in Go order, looked up by JSON name (exact and case-folded).
 
-    __slots__ = ("name", "fields", "folded", "required", "zero")
+    ``decode`` is the general algorithm. The generated fast decoder (see ``_Compiler``) calls it only for inputs
+    it does not specialise: keys that are not exact field names, or a leaf value of the wrong type (so the error
+    names the field).
+    """
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("name", "order", "fields", "folded", "required")
+
+    def __init__(self, name: str, order: list[tuple[str, str, int, bool]]) -> None:
         self.name = name
+        self.order = order  # (json name, kind code, omit rule, is required) in Go order
         self.fields: dict[str, tuple[int, str, Decoder, int, Any]] = {}
         self.folded: dict[str, tuple[int, str, Decoder, int, Any]] = {}
-        self.required: tuple[tuple[int, str, Callable[[], Any]], ...] = ()
-        self.zero: Any = None
+        self.required: tuple[tuple[int, str, Decoder], ...] = ()
+
+    def link(self, decoders: dict[str, Decoder]) -> None:
+        """Fill the lookup tables once every kind has a decoder (omitzero needs the zero value of its kind)."""
+        required = []
+        for pos, (field, code, omit, is_required) in enumerate(self.order):
+            dec = decoders[code]
+            spec = (pos, field, dec, omit, dec(None) if omit == _OMIT_ZERO else None)
+            self.fields[field] = spec
+            self.folded.setdefault(field.lower(), spec)
+            if is_required:
+                required.append((pos, field, dec))
+        self.required = tuple(required)
 
     def decode(self, value: Any) -> OrderedStruct:
         if value is None:
@@ -220,9 +203,9 @@ class _Struct:
                 found.pop(pos, None)
                 continue
             found[pos] = (name, out)
-        for pos, name, make_zero in self.required:
+        for pos, name, dec in self.required:
             if pos not in found:
-                found[pos] = (name, make_zero())
+                found[pos] = (name, dec(None))  # a null decodes to the zero value, like an absent field
         result = OrderedStruct()
         for pos in sorted(found):
             name, out = found[pos]
@@ -230,78 +213,169 @@ class _Struct:
         return result
 
 
-def _compile() -> dict[str, _Struct]:
-    structs = {name: _Struct(name.split(".", 1)[1]) for name in SCHEMA}
-    kinds: dict[str, tuple[Decoder, Callable[[], Any], bool]] = {}
+def _flatten(name: str) -> list[tuple[str, str, str]]:
+    """(json name, flag, kind) in Go order with embedded structs inlined; direct fields shadow embedded ones."""
+    direct = {spec.split(":", 1)[0].rstrip("?!") for spec in SCHEMA[name].split() if not spec.startswith("^")}
+    out: list[tuple[str, str, str]] = []
+    for spec in SCHEMA[name].split():
+        if spec.startswith("^"):
+            out.extend(f for f in _flatten(spec[1:]) if f[0] not in direct)
+            continue
+        field, code = spec.split(":", 1)
+        flag = field[-1] if field[-1] in "?!" else ""
+        out.append((field.rstrip("?!"), flag, code))
+    return out
 
-    def kind(code: str) -> tuple[Decoder, Callable[[], Any], bool]:
-        """Decoder, zero-value factory and 'is a Go struct' for a kind code."""
-        hit = kinds.get(code)
-        if hit is None:
-            if code in _LEAVES:
-                dec, zero = _LEAVES[code]
-                hit = (dec, zero, code in _STRUCT_LEAVES)
-            elif code.startswith("*"):
-                hit = (_pointer(kind(code[1:])[0]), lambda: None, False)
+
+def _is_go_struct(code: str) -> bool:
+    return code in _STRUCT_LEAVES or code in SCHEMA
+
+
+def _omit_rule(flag: str, code: str) -> int:
+    if flag == "!":
+        return _OMIT_ZERO
+    if flag == "?" and not _is_go_struct(code):
+        return _OMIT_NIL if code.startswith("*") else _OMIT_FALSY
+    return _OMIT_NEVER
+
+
+# -- code generation ---------------------------------------------------------------------------------------------
+
+
+class _Compiler:
+    """Generates one Python function per struct, slice, map and pointer kind of the schema.
+
+    Per-field interpretation (table lookups, a decoder call per leaf, sorting found fields) cost most of the
+    normalisation time; the generated code reads each field of a struct by name in Go order with the leaf type
+    checks inlined, so a pod with many env vars or containers is decoded at close to the cost of building it.
+    """
+
+    def __init__(self) -> None:
+        self.structs = {name: _Struct(name.split(".", 1)[1], self._fields(name)) for name in SCHEMA}
+        self.env: dict[str, Any] = {"OrderedStruct": OrderedStruct, "_KindError": _KindError, **{
+            dec.__name__: dec for dec in _LEAVES.values()}}
+        self.names: dict[str, str] = {code: dec.__name__ for code, dec in _LEAVES.items()}
+        self.source: list[str] = []
+        self.zeros: list[tuple[str, str]] = []  # (global name, kind code) of the omitzero comparison values
+
+    @staticmethod
+    def _fields(name: str) -> list[tuple[str, str, int, bool]]:
+        order = []
+        for field, flag, code in _flatten(name):
+            omit = _omit_rule(flag, code)
+            order.append((field, code, omit, omit == _OMIT_NEVER))
+        return order
+
+    def compile(self) -> dict[str, Decoder]:
+        """Decoder of every kind code, structs by their schema name."""
+        for name in self.structs:
+            self.ref(name)
+        exec(compile("\n".join(self.source), f"<{__name__} generated>", "exec"), self.env)  # noqa: S102
+        decoders = {code: self.env[fn] for code, fn in self.names.items()}
+        for global_name, code in self.zeros:
+            self.env[global_name] = decoders[code](None)
+        for struct in self.structs.values():
+            struct.link(decoders)
+        return decoders
+
+    def ref(self, code: str) -> str:
+        """Name of the generated (or leaf) decoder of ``code``, generating it on first use."""
+        fn = self.names.get(code)
+        if fn is None:
+            fn = self.names[code] = "_" + code.replace("*", "ptr_").replace("[]", "list_").replace(
+                "{}", "map_").replace(".", "_")
+            if code.startswith("*"):
+                self._pointer(fn, code[1:])
             elif code.startswith("[]"):
-                hit = (_slice(kind(code[2:])[0]), lambda: None, False)
+                self._slice(fn, code[2:])
             elif code.startswith("{}"):
-                hit = (_map(kind(code[2:])[0]), lambda: None, False)
+                self._map(fn, code[2:])
             else:
-                target = structs[code]
-                hit = (target.decode, lambda: target.decode({}), True)
-            kinds[code] = hit
-        return hit
+                self._struct(fn, code)
+        return fn
 
-    def flatten(name: str) -> list[tuple[str, str, str]]:
-        """(json name, flag, kind) in Go order with embedded structs inlined; direct fields shadow embedded ones."""
-        direct = {spec.split(":", 1)[0].rstrip("?!") for spec in SCHEMA[name].split() if not spec.startswith("^")}
-        out: list[tuple[str, str, str]] = []
-        for spec in SCHEMA[name].split():
-            if spec.startswith("^"):
-                out.extend(f for f in flatten(spec[1:]) if f[0] not in direct)
-                continue
-            field, code = spec.split(":", 1)
-            flag = field[-1] if field[-1] in "?!" else ""
-            out.append((field.rstrip("?!"), flag, code))
-        return out
+    def _convert(self, code: str, var: str) -> str:
+        """Expression decoding ``var`` as ``code`` (inline type test for string/int/bool leaves)."""
+        fn = self.ref(code)
+        inline = _INLINE_TYPES.get(code)
+        return f"({var} if type({var}) is {inline} else {fn}({var}))" if inline else f"{fn}({var})"
 
-    for name, struct in structs.items():
-        required = []
-        for pos, (field, flag, code) in enumerate(flatten(name)):
-            dec, make_zero, is_struct = kind(code)
-            if flag == "!":
-                omit = _OMIT_ZERO
-            elif flag == "?" and not is_struct:
-                omit = _OMIT_NIL if code.startswith("*") else _OMIT_FALSY
+    def _pointer(self, fn: str, inner: str) -> None:
+        self.source.append(f"def {fn}(value):\n    return None if value is None else {self.ref(inner)}(value)\n")
+
+    def _slice(self, fn: str, inner: str) -> None:
+        self.source.append(
+            f"def {fn}(value):\n"
+            f"    if type(value) is not list:\n"
+            f"        if value is None:\n"
+            f"            return None\n"
+            f"        raise _KindError(value, 'array')\n"
+            f"    return [{self._convert(inner, 'x')} for x in value]\n"
+        )
+
+    def _map(self, fn: str, inner: str) -> None:
+        self.source.append(
+            f"def {fn}(value):\n"
+            f"    if value is None:\n"
+            f"        return None\n"
+            f"    if not isinstance(value, dict):\n"
+            f"        raise _KindError(value, 'map')\n"
+            f"    return {{{self._convert('s', 'k')}: {self._convert(inner, 'v')} for k, v in value.items()}}\n"
+        )
+
+    def _struct(self, fn: str, name: str) -> None:
+        struct = self.structs[name]
+        self.env[f"{fn}_slow"] = struct.decode
+        self.env[f"{fn}_known"] = frozenset(field for field, *_ in struct.order)
+        body: list[str] = []
+        for index, (field, code, omit, _) in enumerate(struct.order):
+            self.ref(code)  # the general algorithm decodes each field with its own kind's decoder
+            key = repr(field)
+            if omit == _OMIT_NEVER:
+                body += [f"v = get({key})", f"out[{key}] = {self._convert(code, 'v')}"]
+            elif omit == _OMIT_FALSY:
+                body += [f"v = get({key})", "if v is not None:", f"    v = {self._convert(code, 'v')}",
+                         "    if v:", f"        out[{key}] = v"]
+            elif omit == _OMIT_NIL:  # a pointer's target never decodes a non-null value to None
+                body += [f"v = get({key})", "if v is not None:", f"    out[{key}] = {self._convert(code[1:], 'v')}"]
             else:
-                omit = _OMIT_NEVER
-                required.append((pos, field, make_zero))
-            spec = (pos, field, dec, omit, None)
-            struct.fields[field] = spec
-            struct.folded.setdefault(field.lower(), spec)
-        struct.required = tuple(required)
-    # Zero values for omitzero comparisons, once every struct can decode.
-    for struct in structs.values():
-        for field, spec in list(struct.fields.items()):
-            if spec[3] == _OMIT_ZERO:
-                zero = spec[2](None)
-                struct.fields[field] = struct.folded[field.lower()] = (*spec[:4], zero)
-    return structs
+                self.zeros.append((f"{fn}_zero{index}", code))
+                body += [f"v = get({key})", f"v = {self._convert(code, 'v')}", f"if v != {fn}_zero{index}:",
+                         f"    out[{key}] = v"]
+        lines = [
+            f"def {fn}(value):",
+            "    if type(value) is not dict:",
+            "        if value is None:",
+            "            value = {}",
+            "        elif not isinstance(value, dict):",
+            f"            raise _KindError(value, {struct.name!r})",
+            f"    if not value.keys() <= {fn}_known:",
+            f"        return {fn}_slow(value)",
+            "    get = value.get",
+            "    out = OrderedStruct()",
+            "    try:",
+            *(f"        {line}" for line in body or ["pass"]),
+            "    except _KindError:",
+            f"        return {fn}_slow(value)  # reports the field",
+            "    return out",
+        ]
+        self.source.append("\n".join(lines) + "\n")
 
 
-_STRUCTS = _compile()
+_COMPILER = _Compiler()
+_DECODERS = _COMPILER.compile()
 
 
 def decoder(type_name: str) -> Callable[[Any], OrderedStruct]:
     """The normaliser of one Go struct (``"core.Pod"``); raises SchemaError on values Go could not decode."""
-    struct = _STRUCTS[type_name]
+    decode = _DECODERS[type_name]
+    name = type_name.split(".", 1)[1]
 
-    def decode(value: Any) -> OrderedStruct:
+    def checked(value: Any) -> OrderedStruct:
         try:
-            return struct.decode(value)
+            return decode(value)
         except _KindError as exc:
             got = _type_name(exc.args[0])
-            raise SchemaError(f"json: cannot unmarshal {got} into Go value of type {struct.name}") from None
+            raise SchemaError(f"json: cannot unmarshal {got} into Go value of type {name}") from None
 
-    return decode
+    return checked

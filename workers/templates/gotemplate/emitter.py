@@ -15,6 +15,7 @@ How Go constructs map onto Jinja:
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 
 from . import names as N
@@ -224,20 +225,21 @@ class Emitter:
         pre, code, typ = self.condition(node.pipe, scope)
         self.write(pre + "{% if " + truth(code, typ) + " %}")
         self.nodes(node.body, scope)
-        self.else_chain(node.else_body, scope, If)
+        self.else_chain(node.else_body, scope)
         self.write("{% endif %}")
 
-    def else_chain(self, else_body: list[Node] | None, scope: _Scope, cls: type) -> None:
+    def else_chain(self, else_body: list[Node] | None, scope: _Scope) -> None:
+        """``{{else if}}`` as ``elif`` (when its pipeline needs no statements first), else a plain ``else``."""
         if else_body is None:
             return
-        if len(else_body) == 1 and type(else_body[0]) is cls is If:
+        if len(else_body) == 1 and isinstance(else_body[0], If):
             inner = else_body[0]
             pre, code, typ = self.condition(inner.pipe, scope)
             if not pre:
                 self.sync(inner.line)
                 self.write("{% elif " + truth(code, typ) + " %}")
                 self.nodes(inner.body, scope)
-                self.else_chain(inner.else_body, scope, If)
+                self.else_chain(inner.else_body, scope)
                 return
         self.write("{% else %}")
         self.nodes(else_body, scope)
@@ -384,7 +386,7 @@ class Emitter:
         for name in go_names:
             step, typ = N.resolve(typ, name)
             steps.append(step)
-        return f"go_chain({code}, {literal(tuple(steps))})", typ
+        return f"go_chain({code}, {literal(plan(steps))})", typ
 
     def call(self, name: str, args: list[Expr]) -> Expr:
         if name in self.functions or name not in BUILTINS:
@@ -419,10 +421,15 @@ class Emitter:
             if not levels:
                 return codes[0], typ
             keys = ", ".join(codes[1:])
-            return f"go_index({codes[0]}, ({keys},), {literal(tuple(levels))})", typ
+            return f"go_index({codes[0]}, ({keys},), {literal(plan(levels))})", typ
         typ = N.STRING if name in _STRING_RESULT else N.BOOL if name in _BOOL_RESULT else \
             (args[0][1] if name == "slice" and args else N.ANY)
         return f"{_SIMPLE_BUILTINS[name]}({', '.join(codes)})", typ
+
+
+def plan(steps: list) -> str:
+    """Constant runtime instructions as one JSON string: far cheaper for Jinja to parse than nested tuples."""
+    return json.dumps(steps, separators=(",", ":"))
 
 
 def fail(message: str) -> Expr:

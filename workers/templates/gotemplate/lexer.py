@@ -8,6 +8,7 @@ tells them apart.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from workers.templates.errors import TemplateError
@@ -40,7 +41,6 @@ class Token:
     value: object  # decoded literal, name, or raw text
     line: int
     col: int
-    trim: bool = False  # for delimiters: carries a trim marker
 
 
 class Lexer:
@@ -52,19 +52,22 @@ class Lexer:
         self.pos = 0
         self.out: list[Token] = []
         self.paren_depth = 0
+        self.newlines = [i for i, c in enumerate(source) if c == "\n"]
 
     # -- positions ------------------------------------------------------------------------------------------
     def where(self, pos: int) -> tuple[int, int]:
-        line = self.src.count("\n", 0, pos) + 1
-        return line, pos - (self.src.rfind("\n", 0, pos) + 1) + 1
+        """1-based line and column of a source offset."""
+        before = bisect_left(self.newlines, pos)
+        line_start = self.newlines[before - 1] + 1 if before else 0
+        return before + 1, pos - line_start + 1
 
     def error(self, pos: int, message: str) -> TemplateError:
         line, col = self.where(pos)
         return TemplateError(self.name, line, col, message)
 
-    def emit(self, kind: str, value: object, pos: int, trim: bool = False) -> None:
+    def emit(self, kind: str, value: object, pos: int) -> None:
         line, col = self.where(pos)
-        self.out.append(Token(kind, value, line, col, trim))
+        self.out.append(Token(kind, value, line, col))
 
     # -- text and delimiters --------------------------------------------------------------------------------
     def tokens(self) -> list[Token]:
@@ -89,7 +92,7 @@ class Lexer:
                 self.emit(EOF, None, len(src))
                 return self.out
             self.pos = start + (4 if left_trim else 2)
-            trim_next = self.action(start, left_trim)
+            trim_next = self.action(start)
 
     def at_right(self) -> tuple[bool, int]:
         """Is a right delimiter (optionally `` -}}``) next? Returns (found, its length)."""
@@ -100,22 +103,21 @@ class Lexer:
             return True, 4
         return False, 0
 
-    def action(self, start: int, left_trim: bool) -> bool:
+    def action(self, start: int) -> bool:
         """Lex one ``{{ ... }}``; returns whether it ends with a right trim marker."""
         src = self.src
         if src.startswith("/*", self.pos):
             return self.comment(start, self.pos)
-        self.emit(LDELIM, None, start, left_trim)
+        self.emit(LDELIM, None, start)
         self.paren_depth = 0
         while True:
             found, length = self.at_right()
             if found:
                 if self.paren_depth:
                     raise self.error(self.pos, "unclosed left paren")
-                trim = length == 4
-                self.emit(RDELIM, None, self.pos, trim)
+                self.emit(RDELIM, None, self.pos)
                 self.pos += length
-                return trim
+                return length == 4
             if self.pos >= len(src):
                 raise self.error(start, "unclosed action")
             self.inside_action()

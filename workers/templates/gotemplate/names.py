@@ -240,9 +240,9 @@ _ROOT_FIELDS = {
     # gateway TemplateInput (its embedded Gateway's metadata is promoted to the top level)
     "Name": STRING, "Namespace": STRING, "UID": STRING, "Labels": STRING_MAP, "Annotations": STRING_MAP,
     "DeploymentName": STRING, "ServiceAccount": STRING, "Ports": slice_of(struct_type("v1.ServicePort", False)),
-    "ServiceType": STRING, "ClusterID": STRING, "KubeVersion": INT, "KubeVersion122": BOOL,
+    "ServiceType": STRING, "ClusterID": STRING, "KubeVersion": INT, "GatewayClass": STRING,
     "InfrastructureLabels": STRING_MAP, "InfrastructureAnnotations": STRING_MAP, "GatewayNameLabel": STRING,
-    "ControllerLabel": STRING, "DiscoveryAddress": STRING, "AgentgatewayImage": STRING,
+    "ControllerLabel": STRING, "AgentgatewayImage": STRING,
 }
 _define("inject.SidecarTemplateData", _ROOT_FIELDS, complete=True, keys={f: f for f in _ROOT_FIELDS})
 ROOT = struct_type("inject.SidecarTemplateData", True)

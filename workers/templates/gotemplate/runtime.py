@@ -5,6 +5,8 @@ installs. Errors are ``GoExecError`` with Go's wording; the renderer adds templa
 """
 from __future__ import annotations
 
+import json
+from functools import cache
 from operator import itemgetter
 from typing import Any, Callable, Iterable
 from urllib.parse import quote_plus
@@ -55,11 +57,17 @@ def go_dot(context: Context) -> Any:
 
 # ---- field chains ----------------------------------------------------------------------------------------------
 
-def go_chain(recv: Any, steps: tuple[tuple, ...]) -> Any:
+@cache
+def _plan(text: str) -> tuple:
+    """Decoded (and cached) JSON instructions the emitter wrote as a constant."""
+    return tuple(tuple(step) for step in json.loads(text))
+
+
+def go_chain(recv: Any, steps: str) -> Any:
     """Walk ``.A.B.C`` from ``recv``; steps come from ``names.resolve``. A missing map entry silently stays
     missing (Go's invalid value); a present nil inside a map followed by more fields is Go's nil-pointer error."""
     nil_iface = False
-    for step in steps:
+    for step in _plan(steps):
         if recv is _MISSING:
             return None
         op = step[0]
@@ -209,12 +217,13 @@ def go_len(v: Any, nil_ok: bool = False) -> int:
     raise GoExecError(f"error calling len: len of type {go_type_name(v)}")
 
 
-def go_index(item: Any, keys: tuple, levels: tuple[tuple[Any, bool], ...]) -> Any:
+def go_index(item: Any, keys: tuple, levels: str) -> Any:
     """Go ``index item k1 k2...``; ``levels[i]`` = (zero value of that level's element, item may be a typed nil
     map). A missing map key gives the element's zero value."""
-    if item is None and not levels[0][1]:
+    plan = _plan(levels)
+    if item is None and not plan[0][1]:
         raise GoExecError("error calling index: index of untyped nil")
-    for key, (zero, nil_map) in zip(keys, levels):
+    for key, (zero, nil_map) in zip(keys, plan):
         if item is None:
             if not nil_map:
                 raise GoExecError("error calling index: index of nil pointer")

@@ -1,0 +1,359 @@
+"""The webhook's aiohttp application: routes, the admission flow, and the lifecycle of pool, config and TLS.
+
+The handler stays thin and does no CPU-heavy work: decode (orjson), decide (a few dict lookups), then hand the
+raw pod bytes to the render pool under the apiserver's deadline, and encode the reply. Everything that can go
+wrong becomes an admission answer with a message, except the HTTP-level faults Istio answers with a status code.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+from injector import admission, urlpath
+from injector.decision import should_inject
+from injector.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from injector.metrics import InjectorMetrics, create_metrics
+from injector.revisions import DEFAULT_REVISION, RevisionRegistry
+from injector.routing import resolve_revision
+from injector.sources.files import ConfigFiles, FileConfigSource
+from injector.tls import ReloadingTLS
+from workers.facts import RequestFacts
+from workers.pool import JobFailed, PoolError, WorkerPool
+
+log = logging.getLogger(__name__)
+admission_log = logging.getLogger("injector.admission")
+
+ISTIO_MAX_BODY_BYTES = 6 * 1024 * 1024
+
+FactsFor = Callable[[dict[str, Any], str, str, dict[str, str]], RequestFacts]
+"""``facts_for(pod, namespace, revision, path_env)``, as ``ClusterFacts.facts_for``."""
+
+
+def plain_facts(pod: dict[str, Any], namespace: str, revision: str, path_env: dict[str, str]) -> RequestFacts:
+    """Facts when no cluster facts are configured: only what the request itself says."""
+    return RequestFacts(namespace=namespace, revision=revision, path_env=path_env)
+
+
+def no_namespace_labels(namespace: str) -> Mapping[str, str]:
+    """Until namespaces come from informers, only pod labels steer revision selection on ``/inject``."""
+    return {}
+
+
+def _default_build(*args: Any, **kwargs: Any) -> Any:
+    from workers.config.snapshot import build_revision_config
+
+    return build_revision_config(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything ``create_app`` needs; ``job`` and ``build`` are replaceable so tests control rendering."""
+
+    config_files: ConfigFiles = field(default_factory=lambda: ConfigFiles(required=False))
+    revision: str = DEFAULT_REVISION
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    job: str = "workers.render:Injector"
+    build: Callable[..., Any] = _default_build
+    facts_for: FactsFor = plain_facts
+    namespace_labels: Callable[[str], Mapping[str, str]] = no_namespace_labels
+    watch_config: bool = False
+    tls: ReloadingTLS | None = None
+    watch_interval: float = 1.0
+    max_body_bytes: int = ISTIO_MAX_BODY_BYTES
+    default_timeout: float = 10.0
+    """Used when the apiserver sends no ``?timeout=`` (its own default is 10s)."""
+    deadline_margin: float = 0.5
+    """Answer this long before the apiserver gives up, to leave time for the reply to travel."""
+    hang_grace: float = 5.0
+    start_method: str = "forkserver"
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Services:
+    options: ServerOptions
+    registry: RevisionRegistry
+    pool: WorkerPool
+    metrics: InjectorMetrics
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to one admission plus what the log line and metrics need."""
+
+    allowed: bool
+    outcome: str
+    """injected | skipped | denied"""
+    reason: str
+    """Decision code, or the failure type when denied."""
+    message: str | None = None
+    patch: bytes | None = None
+
+
+# ------------------------------------------------------------------------------------------------ HTTP helpers
+
+def _http_error(services: Services, status: int, message: str, failure: str) -> web.Response:
+    """Go's ``http.Error``: plain text, nosniff, message plus newline."""
+    services.metrics.failure.inc(failure)
+    return web.Response(status=status, text=message + "\n", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _review_response(services: Services, body: bytes) -> web.Response:
+    services.metrics.success.inc()
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed ``limit`` (without reading the rest)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# ------------------------------------------------------------------------------------------------ admission
+
+async def handle_inject(request: web.Request) -> web.StreamResponse:
+    """Every /inject route. Istio accepts any method; so do we."""
+    services = request.app[SERVICES]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    services.metrics.requests.inc()
+    try:
+        return await _inject(request, services, started)
+    finally:
+        services.metrics.duration.observe(loop.time() - started)
+
+
+async def _inject(request: web.Request, services: Services, started: float) -> web.StreamResponse:
+    limit = services.options.max_body_bytes
+    body = await _read_limited(request, limit)
+    if body is None:
+        return _http_error(services, 413, f"Request entity too large: limit is {limit}", "body_too_large")
+    if not body:
+        return _http_error(services, 400, "no body found", "no_body")
+    if request.headers.get("Content-Type") != "application/json":
+        return _http_error(services, 415, "invalid Content-Type, want `application/json`", "content_type")
+    try:
+        review = admission.decode_review(body)
+    except admission.ReviewError as exc:
+        services.metrics.failure.inc("decode")
+        _log_admission(request, None, "", Verdict(False, "denied", "decode", str(exc)), started)
+        return _review_response(services, admission.encode_response(None, "", allowed=False, message=str(exc)))
+    except admission.RequestError as exc:
+        services.metrics.failure.inc("decode")
+        _log_admission(request, None, "", Verdict(False, "denied", "decode", str(exc)), started)
+        return _review_response(services, admission.encode_response(exc.api_version, "", allowed=False,
+                                                                    message=str(exc)))
+    revision, verdict = await _admit(request, services, review, started)
+    if verdict.outcome == "skipped":
+        services.metrics.skip.inc()
+    elif verdict.outcome == "denied":
+        services.metrics.failure.inc(verdict.reason)
+    _log_admission(request, review, revision, verdict, started)
+    return _review_response(services, admission.encode_response(
+        review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message, patch=verdict.patch))
+
+
+def _route_revision(request: web.Request, services: Services, pod: dict[str, Any], namespace: str) -> str:
+    """``/rev/<rev>/inject`` names it; on ``/inject`` the revision Istio's webhook selectors would pick for
+    the pod and namespace labels, if we serve it, else our own (``--revision``)."""
+    routed = request.match_info.get("revision")
+    if routed is not None:
+        return services.registry.resolve_tag(routed)
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    selected = resolve_revision(labels, services.options.namespace_labels(namespace))
+    if selected and services.registry.lookup(selected) is not None:
+        return services.registry.resolve_tag(selected)
+    return services.options.revision
+
+
+async def _admit(request: web.Request, services: Services, review: admission.AdmissionRequest,
+                 started: float) -> tuple[str, Verdict]:
+    pod = review.pod
+    if not review.is_pod_create:
+        return "", Verdict(True, "skipped", "not-pod-create")
+    if pod is None:
+        return "", Verdict(False, "denied", "bad_pod", "admission request has no pod object")
+    namespace = (pod.get("metadata") or {}).get("namespace") or review.namespace
+    revision = _route_revision(request, services, pod, namespace)
+    snapshot = services.registry.get(revision)
+    name = admission.pod_name(pod, review.namespace)
+    if snapshot is None:
+        return revision, Verdict(False, "denied", "unknown_revision",
+                                 f"cannot inject pod {name}: revision {revision!r} is not served by this injector")
+    decision = should_inject(pod, snapshot.config, namespace)
+    if not decision.inject:
+        return revision, Verdict(True, "skipped", decision.code)
+
+    path = request.path
+    if "revision" in request.match_info:
+        path = urlpath.strip_revision(path, request.match_info["revision"])
+    facts = services.options.facts_for(pod, namespace, revision, urlpath.inject_envs(path))
+    timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
+    loop = asyncio.get_running_loop()
+    budget = timeout - services.options.deadline_margin - (loop.time() - started)
+    try:
+        async with asyncio.timeout(max(budget, 0.0)):
+            patch = await services.pool.submit(snapshot.generation, orjson.dumps(pod), facts)
+    except TimeoutError:
+        return revision, Verdict(False, "denied", "timeout",
+                                 f"injection of pod {name} timed out after {max(budget, 0.0):.2f}s "
+                                 f"(the apiserver waits {timeout:g}s)")
+    except JobFailed as exc:
+        kind = "injection" if exc.user_error else "internal"
+        return revision, Verdict(False, "denied", kind, f"injection of pod {name} failed: {exc}")
+    except PoolError as exc:
+        return revision, Verdict(False, "denied", "internal", f"injection of pod {name} failed: {exc}")
+    return revision, Verdict(True, "injected", decision.code, patch=patch)
+
+
+def _log_admission(request: web.Request, review: admission.AdmissionRequest | None, revision: str,
+                   verdict: Verdict, started: float) -> None:
+    latency = asyncio.get_running_loop().time() - started
+    pod = review.pod if review is not None else None
+    metadata = (pod or {}).get("metadata") or {}
+    fields = {
+        "uid": review.uid if review is not None else "",
+        "namespace": metadata.get("namespace") or (review.namespace if review is not None else ""),
+        "pod": metadata.get("name") or metadata.get("generateName") or "",
+        "revision": revision,
+        "reason": verdict.reason,
+        "outcome": verdict.outcome,
+        "latency_ms": round(latency * 1000, 3),
+        "path": request.path,
+    }
+    if verdict.message is not None:
+        fields["message"] = verdict.message
+    level = logging.WARNING if verdict.outcome == "denied" else logging.INFO
+    admission_log.log(level, "admission", extra={"fields": fields})
+
+
+# ------------------------------------------------------------------------------------------------ probes, metrics
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def handle_readyz(request: web.Request) -> web.Response:
+    """Ready once our revision has a snapshot and every worker holds its compiled templates."""
+    services = request.app[SERVICES]
+    if services.registry.get(services.options.revision) is not None and services.pool.ready:
+        return web.Response(text="ready\n")
+    return web.Response(status=503, text="not ready\n")
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=request.app[SERVICES].metrics.render())
+    response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+    return response
+
+
+# ------------------------------------------------------------------------------------------------ lifecycle
+
+async def install_snapshot(services: Services, snapshot: Any) -> None:
+    """Make a built snapshot serve its revision: workers first, registry second, so no request ever names a
+    generation the workers lack. Every config source (files, informers) goes through here."""
+    await services.pool.load(snapshot, snapshot.generation)
+    services.registry.set(snapshot.revision, snapshot)
+
+
+def _track_changes(services: Services) -> None:
+    metrics = services.metrics
+
+    def on_change(revision: str, old: Any | None, new: Any | None) -> None:
+        if old is not None:
+            services.pool.retire(old.generation)
+        if new is None:
+            metrics.config_generation.remove(revision)
+        else:
+            metrics.config_generation.set(new.generation, revision)
+            metrics.config_reloads.inc(revision)
+
+    services.registry.add_listener(on_change)
+
+
+def _config_error(services: Services) -> Callable[[str, Exception], None]:
+    def on_error(revision: str, exc: Exception) -> None:
+        services.metrics.config_reload_failures.inc(revision)
+        log.error("rejected new config for revision %s, the previous one keeps serving: %s", revision, exc)
+
+    return on_error
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    options = services.options
+    await services.pool.start()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        source = FileConfigSource(options.config_files, revision=options.revision, build=options.build,
+                                  next_generation=services.registry.next_generation,
+                                  install=functools.partial(install_snapshot, services), on_error=_config_error(services))
+        await source.load()
+        if options.watch_config:
+            tasks.append(asyncio.create_task(source.watch(options.watch_interval)))
+        if options.tls is not None:
+            metrics = services.metrics
+            tasks.append(asyncio.create_task(options.tls.watch(
+                interval=options.watch_interval,
+                on_result=lambda ok: (metrics.tls_reloads if ok else metrics.tls_reload_failures).inc())))
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await services.pool.close(options.drain_timeout)
+
+
+def create_app(options: ServerOptions) -> web.Application:
+    """The TLS-port application: /inject routes plus probes and metrics."""
+    metrics = create_metrics()
+    pool = WorkerPool(options.workers, job=options.job, start_method=options.start_method,
+                      hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc)
+    metrics.queue_depth.read = lambda: pool.queue_depth
+    metrics.workers_busy.read = lambda: pool.busy
+    services = Services(options, RevisionRegistry(), pool, metrics)
+    _track_changes(services)
+
+    app = web.Application(client_max_size=options.max_body_bytes)
+    app[SERVICES] = services
+    for path in ("/inject", "/inject/{tail:.*}", "/rev/{revision}/inject", "/rev/{revision}/inject/{tail:.*}"):
+        app.router.add_route("*", path, handle_inject)
+    _add_probes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def create_monitoring_app(main_app: web.Application) -> web.Application:
+    """Plain-HTTP probes and metrics sharing the main application's state (no /inject here)."""
+    app = web.Application()
+    app[SERVICES] = main_app[SERVICES]
+    _add_probes(app)
+    return app
+
+
+def _add_probes(app: web.Application) -> None:
+    app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/readyz", handle_readyz)
+    app.router.add_get("/metrics", handle_metrics)

@@ -1,0 +1,107 @@
+"""``injector serve``: the admission webhook over TLS, with optional plain-HTTP probes and metrics.
+
+On SIGTERM/SIGINT the listeners close first, in-flight admissions finish (up to ``--drain-timeout``), then the
+render workers stop: a rolling update loses no admission that already reached us.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from injector.config_flags import add_config_arguments
+
+if TYPE_CHECKING:
+    from injector.app import ServerOptions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=9443, help="TLS port of the webhook (default 9443)")
+    parser.add_argument("--address", default="0.0.0.0", help="address to listen on (default all)")
+    parser.add_argument("--tls-cert-file", type=Path, required=True, help="serving certificate (PEM); watched")
+    parser.add_argument("--tls-key-file", type=Path, required=True, help="its private key (PEM); watched")
+    add_config_arguments(parser)
+    parser.add_argument("--config-dir", type=Path,
+                        help="directory holding files config, values and mesh (mounted ConfigMaps); watched, "
+                             "and exclusive with the three file flags")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="render processes (default: CPU count)")
+    parser.add_argument("--monitoring-port", type=int,
+                        help="plain-HTTP port for /metrics, /healthz and /readyz (off when not given)")
+    parser.add_argument("--log-format", choices=("json", "text"), default="text")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--max-body-bytes", type=int, default=6 * 1024 * 1024,
+                        help="larger admission requests are refused with 413 (default 6 MiB, as Istio)")
+    parser.add_argument("--deadline-margin", type=float, default=0.5,
+                        help="seconds to answer before the apiserver's ?timeout= runs out (default 0.5)")
+    parser.add_argument("--watch-interval", type=float, default=1.0,
+                        help="seconds between checks of the config and certificate files (default 1)")
+    parser.add_argument("--drain-timeout", type=float, default=30.0,
+                        help="on shutdown, how long in-flight admissions may take to finish (default 30)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from injector import logging_setup
+
+    logging_setup.configure(args.log_format, args.log_level)
+    file_flags = (args.inject_config_file, args.values_file, args.mesh_config_file)
+    if args.config_dir is not None and any(file_flags):
+        raise SystemExit("injector serve: --config-dir excludes --injectConfigFile/--valuesFile/--meshConfigFile")
+    return uvloop.run(_serve(args, _options(args)))
+
+
+def _options(args: argparse.Namespace) -> "ServerOptions":
+    from injector.app import ServerOptions
+    from injector.sources.files import ConfigFiles
+    from injector.tls import ReloadingTLS
+
+    file_flags = (args.inject_config_file, args.values_file, args.mesh_config_file)
+    files = (ConfigFiles.from_directory(args.config_dir) if args.config_dir
+             else ConfigFiles(*(Path(f) if f else None for f in file_flags)))
+    cluster: dict[str, Any] = {}
+    if args.cluster_facts is not None:
+        from injector.cluster_facts import load_cluster_facts
+
+        facts = load_cluster_facts(args.cluster_facts)
+        cluster = {"facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
+    return ServerOptions(
+        config_files=files, revision=args.revision or "default", workers=args.workers, **cluster,
+        watch_config=args.config_dir is not None, tls=ReloadingTLS(args.tls_cert_file, args.tls_key_file),
+        watch_interval=args.watch_interval, max_body_bytes=args.max_body_bytes,
+        deadline_margin=args.deadline_margin, drain_timeout=args.drain_timeout,
+    )
+
+
+async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from aiohttp import web
+
+    from injector.app import create_app, create_monitoring_app
+
+    assert options.tls is not None
+    log = logging.getLogger("injector.serve")
+    app = create_app(options)
+    runners = [web.AppRunner(app, access_log=None, shutdown_timeout=args.drain_timeout)]
+    await runners[0].setup()  # runs the lifecycle: workers started, config loaded
+    await web.TCPSite(runners[0], args.address, args.port, ssl_context=options.tls.context, backlog=1024).start()
+    if args.monitoring_port is not None:
+        runners.append(web.AppRunner(create_monitoring_app(app), access_log=None))
+        await runners[1].setup()
+        await web.TCPSite(runners[1], args.address, args.monitoring_port).start()
+    log.info("serving the admission webhook on https://%s:%d", args.address, args.port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining in-flight admissions")
+    for runner in runners:
+        await runner.cleanup()
+    return 0

@@ -1,0 +1,107 @@
+"""The server with the real render pipeline (embedded templates, real worker jobs) and ``injector serve`` itself."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import ssl
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from injector.app import ServerOptions
+from injector.sources.files import ConfigFiles
+from tests.server.conftest import MakeWebhook, patch_of, pod, review
+
+REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
+
+
+def slow_config(inner_loops: int) -> str:
+    """A Jinja2 template that burns CPU before emitting a tiny sidecar: ~1.8s per 100 inner loops here."""
+    return (
+        "policy: enabled\ntemplateLanguage: jinja2\ntemplates:\n  sidecar: |\n"
+        f"    {{% for i in range(100000) %}}{{% for j in range({inner_loops}) %}}{{% set x = i * j %}}"
+        "{% endfor %}{% endfor %}\n"
+        "    spec:\n      containers:\n      - name: istio-proxy\n        image: proxy\n"
+    )
+
+
+def _proxy_env(patch: list[dict]) -> dict[str, str]:
+    for op in patch:
+        value = op.get("value")
+        containers = value if op["path"] == "/spec/containers" else [value] if "/spec/containers/" in op["path"] else []
+        for container in containers:
+            if isinstance(container, dict) and container.get("name") == "istio-proxy":
+                return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    raise AssertionError(f"no istio-proxy container in {patch}")
+
+
+async def test_embedded_config_injects_a_sidecar_with_url_cluster_and_network(make_webhook: MakeWebhook) -> None:
+    webhook = await make_webhook(**REAL)
+    reply = await webhook.admit(pod(), path="/inject/cluster/east/net/net-1", version="v1beta1")
+    assert reply["apiVersion"] == "admission.k8s.io/v1beta1" and reply["response"]["allowed"] is True
+    env = _proxy_env(patch_of(reply))
+    assert env["ISTIO_META_CLUSTER_ID"] == "east"
+    assert env["ISTIO_META_NETWORK"] == "net-1"
+    assert "REV" not in env
+
+
+async def test_real_template_made_slow_hits_the_deadline(make_webhook: MakeWebhook, tmp_path: Path) -> None:
+    (tmp_path / "config").write_text(slow_config(2000))
+    webhook = await make_webhook(config_files=ConfigFiles.from_directory(tmp_path), hang_grace=0.5, **REAL)
+    started = time.monotonic()
+    reply = await webhook.admit(pod(name="slow"), path="/inject?timeout=2s")
+    assert time.monotonic() - started < 2.0
+    assert reply["response"]["allowed"] is False
+    assert "test-ns/slow timed out after 1.50s" in reply["response"]["status"]["message"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_serve_command_drains_in_flight_requests_on_sigterm(cert_dir: Path, client_ssl: ssl.SSLContext,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "config").write_text(slow_config(100))
+    port, monitoring = _free_port(), _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "injector.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
+        "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
+        "--config-dir", str(tmp_path), "--workers", "1", "--monitoring-port", str(monitoring),
+        "--log-format", "json", stderr=asyncio.subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"http://127.0.0.1:{monitoring}/readyz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("server never became ready")
+            request = asyncio.ensure_future(session.post(
+                f"https://127.0.0.1:{port}/inject", data=orjson.dumps(review(pod(), uid="drain")),
+                headers={"Content-Type": "application/json"}))
+            await asyncio.sleep(0.5)  # the render (~1.8s) is under way
+            process.send_signal(signal.SIGTERM)
+            response = await request
+            reply = orjson.loads(await response.read())
+            assert reply["response"]["uid"] == "drain" and reply["response"]["allowed"] is True
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+        logs = (await process.stderr.read()).decode()
+        lines = [orjson.loads(line) for line in logs.splitlines() if line.startswith("{")]
+        admission = [line for line in lines if line["msg"] == "admission"]
+        assert admission and admission[0]["uid"] == "drain" and admission[0]["outcome"] == "injected"
+        assert {"namespace", "pod", "revision", "reason", "latency_ms"} <= set(admission[0])
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

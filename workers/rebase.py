@@ -1,0 +1,85 @@
+"""Make a patch computed between typed pods applicable to the raw pod the API server sent.
+
+The pipeline diffs the typed original (Go's view: unknown fields dropped, non-omitempty fields present) against
+the typed result, as Istio does, so fields we do not model are never touched. The API server applies the patch to
+its own JSON, which may lack members the typed view has (an older server omitting a field, a hand-written
+AdmissionReview). Walking the operations over a copy of the raw pod, an operation under a missing member becomes
+one ``add`` of the whole member taken from the result, a ``replace`` of a missing member becomes ``add``, and a
+``remove`` of a missing member is dropped.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_MISSING = object()
+
+
+def _token(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _get(node: Any, token: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(_token(token), _MISSING)
+    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+        return node[int(token)]
+    return _MISSING
+
+
+def _apply(doc: Any, op: dict[str, Any]) -> None:
+    """Apply one add/replace/remove to ``doc`` in place (the three operations our patches use)."""
+    tokens = op["path"].split("/")[1:]
+    parent = doc
+    for token in tokens[:-1]:
+        parent = _get(parent, token)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if op["op"] == "remove":
+            parent.pop(_token(last), None)
+        else:
+            parent[_token(last)] = orjson.loads(orjson.dumps(op["value"]))
+    elif op["op"] == "remove":
+        del parent[int(last)]
+    elif op["op"] == "replace":
+        parent[int(last)] = orjson.loads(orjson.dumps(op["value"]))
+    else:
+        value = orjson.loads(orjson.dumps(op["value"]))
+        parent.append(value) if last == "-" else parent.insert(int(last), value)
+
+
+def _value_at(doc: Any, tokens: list[str]) -> Any:
+    for token in tokens:
+        doc = _get(doc, token)
+    return doc
+
+
+def rebase_patch(ops: list[dict[str, Any]], raw: Any, final: Any) -> list[dict[str, Any]]:
+    """Rewrite ``ops`` (valid against the typed original) so that, applied to ``raw``, they yield ``final``."""
+    doc = orjson.loads(orjson.dumps(raw))
+    out: list[dict[str, Any]] = []
+    for op in ops:
+        tokens = op["path"].split("/")[1:]
+        node, depth = doc, 0
+        for depth, token in enumerate(tokens):
+            child = _get(node, token)
+            if child is _MISSING:
+                break
+            node = child
+        else:
+            depth = len(tokens)
+        if depth >= len(tokens) - 1:
+            if depth == len(tokens) - 1 and isinstance(node, dict):
+                if op["op"] == "remove":
+                    continue
+                op = {"op": "add", "path": op["path"], "value": op["value"]}
+        else:
+            anchor_tokens = tokens[: depth + 1]
+            value = _value_at(final, anchor_tokens)
+            if value is _MISSING:
+                continue
+            op = {"op": "add", "path": "/" + "/".join(anchor_tokens), "value": value}
+        _apply(doc, op)
+        out.append(op)
+    return out
