@@ -12,7 +12,8 @@ import functools
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping
 
 import orjson
 from aiohttp import web
@@ -21,12 +22,16 @@ from injector import admission, urlpath
 from injector.decision import should_inject
 from injector.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from injector.metrics import InjectorMetrics, create_metrics
+from injector.revision_loader import RevisionLoader
 from injector.revisions import DEFAULT_REVISION, RevisionRegistry
 from injector.routing import resolve_revision
-from injector.sources.files import ConfigFiles, FileConfigSource
+from injector.sources.files import ConfigFiles, FileConfigSource, revision_layout
 from injector.tls import ReloadingTLS
 from workers.facts import RequestFacts
 from workers.pool import JobFailed, PoolError, WorkerPool
+
+if TYPE_CHECKING:  # kubernetes-asyncio is imported only when --kube is on
+    from injector.sources.kube_revisions import KubeSettings
 
 log = logging.getLogger(__name__)
 admission_log = logging.getLogger("injector.admission")
@@ -58,6 +63,10 @@ class ServerOptions:
     """Everything ``create_app`` needs; ``job`` and ``build`` are replaceable so tests control rendering."""
 
     config_files: ConfigFiles = field(default_factory=lambda: ConfigFiles(required=False))
+    config_dir: Path | None = None
+    """``--config-dir``: one revision, or one subdirectory per revision; replaces ``config_files``."""
+    kube: "KubeSettings | None" = None
+    """``--kube``: revisions from the control namespace's ConfigMaps; replaces the file sources."""
     revision: str = DEFAULT_REVISION
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     job: str = "workers.render:Injector"
@@ -103,9 +112,12 @@ class Verdict:
 
 # ------------------------------------------------------------------------------------------------ HTTP helpers
 
-def _http_error(services: Services, status: int, message: str, failure: str) -> web.Response:
+def _http_error(request: web.Request, services: Services, status: int, message: str,
+                failure: str) -> web.Response:
     """Go's ``http.Error``: plain text, nosniff, message plus newline."""
     services.metrics.failure.inc(failure)
+    admission_log.warning("request refused", extra={"fields": {
+        "status": status, "reason": failure, "path": request.path, "remote": request.remote}})
     return web.Response(status=status, text=message + "\n", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
@@ -147,21 +159,20 @@ async def _inject(request: web.Request, services: Services, started: float) -> w
     limit = services.options.max_body_bytes
     body = await _read_limited(request, limit)
     if body is None:
-        return _http_error(services, 413, f"Request entity too large: limit is {limit}", "body_too_large")
+        return _http_error(request, services, 413, f"Request entity too large: limit is {limit}",
+                           "body_too_large")
     if not body:
-        return _http_error(services, 400, "no body found", "no_body")
+        return _http_error(request, services, 400, "no body found", "no_body")
     if request.headers.get("Content-Type") != "application/json":
-        return _http_error(services, 415, "invalid Content-Type, want `application/json`", "content_type")
+        return _http_error(request, services, 415, "invalid Content-Type, want `application/json`",
+                           "content_type")
     try:
         review = admission.decode_review(body)
-    except admission.ReviewError as exc:
+    except (admission.ReviewError, admission.RequestError) as exc:
+        api_version = exc.api_version if isinstance(exc, admission.RequestError) else None
         services.metrics.failure.inc("decode")
         _log_admission(request, None, "", Verdict(False, "denied", "decode", str(exc)), started)
-        return _review_response(services, admission.encode_response(None, "", allowed=False, message=str(exc)))
-    except admission.RequestError as exc:
-        services.metrics.failure.inc("decode")
-        _log_admission(request, None, "", Verdict(False, "denied", "decode", str(exc)), started)
-        return _review_response(services, admission.encode_response(exc.api_version, "", allowed=False,
+        return _review_response(services, admission.encode_response(api_version, "", allowed=False,
                                                                     message=str(exc)))
     revision, verdict = await _admit(request, services, review, started)
     if verdict.outcome == "skipped":
@@ -254,11 +265,18 @@ async def handle_healthz(request: web.Request) -> web.Response:
 
 
 async def handle_readyz(request: web.Request) -> web.Response:
-    """Ready once our revision has a snapshot and every worker holds its compiled templates."""
+    """Ready once some revision has a snapshot and every worker holds its compiled templates (the config sources
+    have loaded before the server listens). Any revision, not ``--revision``: a cluster may run only canaries."""
     services = request.app[SERVICES]
-    if services.registry.get(services.options.revision) is not None and services.pool.ready:
+    if services.registry.revisions() and services.pool.ready:
         return web.Response(text="ready\n")
     return web.Response(status=503, text="not ready\n")
+
+
+async def handle_debug_revisions(request: web.Request) -> web.Response:
+    """Each revision and tag: generation, source, load time, template names, last rejected change."""
+    body = orjson.dumps(request.app[SERVICES].registry.describe(), option=orjson.OPT_INDENT_2)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -269,11 +287,11 @@ async def handle_metrics(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------------------------------------ lifecycle
 
-async def install_snapshot(services: Services, snapshot: Any) -> None:
+async def install_snapshot(services: Services, snapshot: Any, source: str = "") -> None:
     """Make a built snapshot serve its revision: workers first, registry second, so no request ever names a
     generation the workers lack. Every config source (files, informers) goes through here."""
     await services.pool.load(snapshot, snapshot.generation)
-    services.registry.set(snapshot.revision, snapshot)
+    services.registry.set(snapshot.revision, snapshot, source=source)
 
 
 def _track_changes(services: Services) -> None:
@@ -304,13 +322,22 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     options = services.options
     await services.pool.start()
     tasks: list[asyncio.Task[None]] = []
+    closers: list[Callable[[], Any]] = []
     try:
-        source = FileConfigSource(options.config_files, revision=options.revision, build=options.build,
-                                  next_generation=services.registry.next_generation,
-                                  install=functools.partial(install_snapshot, services), on_error=_config_error(services))
-        await source.load()
-        if options.watch_config:
-            tasks.append(asyncio.create_task(source.watch(options.watch_interval)))
+        loader = RevisionLoader(services.registry, build=options.build,
+                                install=functools.partial(install_snapshot, services),
+                                on_error=_config_error(services))
+        if options.kube is not None:
+            from injector.sources.kube_revisions import KubeRevisions
+
+            kube = await KubeRevisions.start(options.kube, loader)
+            closers.append(kube.close)
+            services.registry.use_tag_source(kube.source.facts.tag_to_revision)
+        else:
+            source = FileConfigSource(_file_layout(options), loader)
+            await source.load()
+            if options.watch_config:
+                tasks.append(asyncio.create_task(source.watch(options.watch_interval)))
         if options.tls is not None:
             metrics = services.metrics
             tasks.append(asyncio.create_task(options.tls.watch(
@@ -323,7 +350,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for close in closers:
+            await close()
         await services.pool.close(options.drain_timeout)
+
+
+def _file_layout(options: ServerOptions) -> Callable[[], dict[str, ConfigFiles]]:
+    if options.config_dir is not None:
+        return functools.partial(revision_layout, options.config_dir, options.revision)
+    return lambda: {options.revision: options.config_files}
 
 
 def create_app(options: ServerOptions) -> web.Application:
@@ -336,7 +371,7 @@ def create_app(options: ServerOptions) -> web.Application:
     services = Services(options, RevisionRegistry(), pool, metrics)
     _track_changes(services)
 
-    app = web.Application(client_max_size=options.max_body_bytes)
+    app = web.Application()
     app[SERVICES] = services
     for path in ("/inject", "/inject/{tail:.*}", "/rev/{revision}/inject", "/rev/{revision}/inject/{tail:.*}"):
         app.router.add_route("*", path, handle_inject)
@@ -356,4 +391,5 @@ def create_monitoring_app(main_app: web.Application) -> web.Application:
 def _add_probes(app: web.Application) -> None:
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/readyz", handle_readyz)
+    app.router.add_get("/debug/revisions", handle_debug_revisions)
     app.router.add_get("/metrics", handle_metrics)

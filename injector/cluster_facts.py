@@ -2,16 +2,18 @@
 
 The file has the shape of the ``environment`` mapping of the conformance corpus's ``cases.yaml``. Feature flags
 default to the process environment (as Istio reads them), and the file's values win so a case is reproducible.
+With ``--kube`` the same questions are answered from informer caches (:class:`KubeClusterFacts`).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
+from injector.sources.kube_facts import KubeFacts
 from workers.config.errors import ConfigError
 from workers.facts import RequestFacts
 from workers.native import native_sidecars_enabled
@@ -38,18 +40,61 @@ class ClusterFacts:
     def facts_for(self, pod: Mapping[str, Any], namespace: str, revision: str, path_env: Mapping[str, str] | None = None,
                   *, webhook: bool = True) -> RequestFacts:
         """Condense what matters for one pod into picklable RequestFacts."""
-        spec = pod.get("spec") or {}
-        uid = gid = None
-        platform = self.flag("PLATFORM")
-        if webhook and platform == "openshift":
-            uid, gid = openshift_ids((self.namespaces.get(namespace) or {}).get("annotations") or {})
-        return RequestFacts(
-            namespace=namespace, revision=revision, path_env=dict(path_env or {}),
-            native_sidecars=native_sidecars_enabled(self.flag("ENABLE_NATIVE_SIDECARS"), spec.get("nodeName"),
-                                                    self.node_versions),
-            proxy_uid=uid, proxy_gid=gid, compliance_policy=self.flag("COMPLIANCE_POLICY"), platform=platform,
-            webhook=webhook,
-        )
+        return request_facts(
+            pod, namespace, revision, path_env, flag=self.flag, webhook=webhook,
+            native_auto=lambda node: native_sidecars_enabled("auto", node, self.node_versions),
+            namespace_annotations=(self.namespaces.get(namespace) or {}).get("annotations") or {})
+
+
+@dataclass(frozen=True)
+class KubeClusterFacts:
+    """The same answers as :class:`ClusterFacts`, read live from the informer caches of ``injector serve --kube``.
+
+    Feature flags still come from the process environment (and ``--cluster-facts``), as istiod reads them.
+    """
+
+    live: KubeFacts
+    feature_flags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_flags(cls, feature_flags: Mapping[str, str]) -> "KubeClusterFacts":
+        """Node kubelet versions matter only for ENABLE_NATIVE_SIDECARS=auto; otherwise no Node informer runs."""
+        mode = feature_flags.get("ENABLE_NATIVE_SIDECARS", FEATURE_FLAGS["ENABLE_NATIVE_SIDECARS"])
+        return cls(KubeFacts(nodes_watched=mode == "auto"), feature_flags)
+
+    def flag(self, name: str) -> str:
+        return self.feature_flags.get(name, FEATURE_FLAGS.get(name, ""))
+
+    def namespace_labels(self, name: str) -> Mapping[str, str]:
+        """A namespace the informer has not seen (created a moment ago) has no labels yet: pod labels decide."""
+        return self.live.namespace_labels(name) or {}
+
+    def facts_for(self, pod: Mapping[str, Any], namespace: str, revision: str,
+                  path_env: Mapping[str, str] | None = None) -> RequestFacts:
+        return request_facts(pod, namespace, revision, path_env, flag=self.flag,
+                             native_auto=self.live.native_sidecars_auto,
+                             namespace_annotations=self.live.namespace_annotations(namespace) or {})
+
+
+def request_facts(pod: Mapping[str, Any], namespace: str, revision: str, path_env: Mapping[str, str] | None, *,
+                  flag: Callable[[str], str], native_auto: Callable[[str | None], bool],
+                  namespace_annotations: Mapping[str, str], webhook: bool = True) -> RequestFacts:
+    """The one place that turns flags, node and namespace facts into RequestFacts, whatever they were read from.
+
+    ``native_auto(node_name)`` answers ENABLE_NATIVE_SIDECARS=auto for a pod on that node (None: not scheduled).
+    """
+    spec = pod.get("spec") or {}
+    mode = flag("ENABLE_NATIVE_SIDECARS")
+    uid = gid = None
+    platform = flag("PLATFORM")
+    if webhook and platform == "openshift":
+        uid, gid = openshift_ids(namespace_annotations)
+    return RequestFacts(
+        namespace=namespace, revision=revision, path_env=dict(path_env or {}),
+        native_sidecars=mode == "true" or (mode == "auto" and native_auto(spec.get("nodeName"))),
+        proxy_uid=uid, proxy_gid=gid, compliance_policy=flag("COMPLIANCE_POLICY"), platform=platform,
+        webhook=webhook,
+    )
 
 
 def _range_end(block: str) -> int | None:

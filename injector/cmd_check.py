@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from injector.config_flags import add_config_arguments
+from injector.config_flags import add_cluster_config_arguments, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labels of the pod's namespace (shown; Istio's webhook selectors act on them)")
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
     add_config_arguments(parser)
+    add_cluster_config_arguments(parser)
 
 
 def _parse_labels(text: str) -> dict[str, str]:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import orjson
     import yaml
 
-    from injector.config_flags import read_text
+    from injector.config_flags import config_texts_from_args, read_text
     from injector.decision import should_inject
     from injector.manifests import get_path, pod_template_location
     from injector.routing import webhook_selects
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.filename == "-" else read_text(args.filename, "manifest")
         obj = yaml.safe_load(text or "") or {}
-        config = load_injector_config(read_text(args.inject_config_file, "injector config"))
+        config = load_injector_config(config_texts_from_args(args)[0])
         namespace_labels = _parse_labels(args.namespace_labels)
     except (ConfigError, ValueError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)

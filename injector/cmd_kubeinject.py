@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from injector.config_flags import add_config_arguments
+from injector.config_flags import add_cluster_config_arguments, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--filename", required=True, help="input manifests, `-` for stdin")
     parser.add_argument("-o", "--output", help="output file (default: stdout)")
     add_config_arguments(parser)
+    add_cluster_config_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,8 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key-file", type=Path, required=True, help="its private key (PEM); watched")
     add_config_arguments(parser)
     parser.add_argument("--config-dir", type=Path,
-                        help="directory holding files config, values and mesh (mounted ConfigMaps); watched, "
-                             "and exclusive with the three file flags")
+                        help="directory holding files config, values and mesh (mounted ConfigMaps), or one "
+                             "subdirectory per revision holding them; watched, and exclusive with the three file flags")
+    parser.add_argument("--kube", action="store_true",
+                        help="serve every revision from the ConfigMaps istio-sidecar-injector[-<rev>] and "
+                             "istio[-<rev>] of --control-namespace, with namespace and node facts from informers")
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="with --kube: kubeconfig to use (default: in-cluster service account)")
+    parser.add_argument("--control-namespace", default="istio-system",
+                        help="with --kube: namespace of the revision ConfigMaps (default istio-system)")
+    parser.add_argument("--webhook-config-name", action="append", default=[], dest="webhook_config_names",
+                        metavar="NAME", help="keep the caBundle of this MutatingWebhookConfiguration equal to "
+                                             "--ca-cert-file (repeatable; talks to the cluster like --kube)")
+    parser.add_argument("--webhook-config-selector", metavar="SELECTOR",
+                        help="the same for every MutatingWebhookConfiguration matching this label selector")
+    parser.add_argument("--ca-cert-file", type=Path, metavar="PATH",
+                        help="CA for that caBundle (default: ca.crt beside --tls-cert-file); watched")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="render processes (default: CPU count)")
     parser.add_argument("--monitoring-port", type=int,
@@ -50,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     file_flags = (args.inject_config_file, args.values_file, args.mesh_config_file)
     if args.config_dir is not None and any(file_flags):
         raise SystemExit("injector serve: --config-dir excludes --injectConfigFile/--valuesFile/--meshConfigFile")
+    if args.kube and (args.config_dir is not None or any(file_flags)):
+        raise SystemExit("injector serve: --kube excludes --config-dir and the config file flags")
+    if args.kubeconfig and not (args.kube or args.webhook_config_names or args.webhook_config_selector):
+        raise SystemExit("injector serve: --kubeconfig needs --kube or --webhook-config-name/-selector")
     return uvloop.run(_serve(args, _options(args)))
 
 
@@ -59,20 +77,33 @@ def _options(args: argparse.Namespace) -> "ServerOptions":
     from injector.tls import ReloadingTLS
 
     file_flags = (args.inject_config_file, args.values_file, args.mesh_config_file)
-    files = (ConfigFiles.from_directory(args.config_dir) if args.config_dir
-             else ConfigFiles(*(Path(f) if f else None for f in file_flags)))
+    files = ConfigFiles(*(Path(f) if f else None for f in file_flags))
     cluster: dict[str, Any] = {}
-    if args.cluster_facts is not None:
+    if args.kube:
+        cluster = _kube_options(args)
+    elif args.cluster_facts is not None:
         from injector.cluster_facts import load_cluster_facts
 
         facts = load_cluster_facts(args.cluster_facts)
         cluster = {"facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
     return ServerOptions(
-        config_files=files, revision=args.revision or "default", workers=args.workers, **cluster,
+        config_files=files, config_dir=args.config_dir, revision=args.revision or "default", workers=args.workers,
+        **cluster,
         watch_config=args.config_dir is not None, tls=ReloadingTLS(args.tls_cert_file, args.tls_key_file),
         watch_interval=args.watch_interval, max_body_bytes=args.max_body_bytes,
         deadline_margin=args.deadline_margin, drain_timeout=args.drain_timeout,
     )
+
+
+def _kube_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Informer-fed facts; feature flags still from the environment (and --cluster-facts, whose namespaces and
+    nodes are ignored: the cluster's own win). Nodes are watched only for ENABLE_NATIVE_SIDECARS=auto."""
+    from injector.cluster_facts import KubeClusterFacts, load_cluster_facts
+    from injector.sources.kube_revisions import KubeSettings
+
+    facts = KubeClusterFacts.from_flags(load_cluster_facts(args.cluster_facts).feature_flags)
+    return {"kube": KubeSettings(args.kubeconfig, args.control_namespace, facts.live),
+            "facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
 
 
 async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
@@ -87,6 +118,10 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
     assert options.tls is not None
     log = logging.getLogger("injector.serve")
     app = create_app(options)
+    if args.webhook_config_names or args.webhook_config_selector:
+        from injector.webhook_ca import cleanup_context
+
+        app.cleanup_ctx.append(cleanup_context(args))  # caBundle sync, after the config lifecycle started
     runners = [web.AppRunner(app, access_log=None, shutdown_timeout=args.drain_timeout)]
     await runners[0].setup()  # runs the lifecycle: workers started, config loaded
     await web.TCPSite(runners[0], args.address, args.port, ssl_context=options.tls.context, backlog=1024).start()

@@ -4,11 +4,15 @@ Istio merges every rendered template and every user-customised container with Ku
 ``strategicpatch.StrategicMergeMapPatch`` (options: merge parallel lists, ignore unmatched nulls). The merged
 list order decides container, volume and env order in the output, so the algorithm here follows the
 apimachinery one step for step, with dict indexes instead of its linear scans to stay linear per list.
-All functions are pure: inputs are copied once (orjson round trip) and the copies are merged in place.
+
+All functions are pure and copy on write: a map or list is copied (shallowly) only where the patch changes it,
+so the result shares every untouched subtree with ``original`` and ``patch``. Merging one sidecar into a pod
+with thousands of env vars then costs what the patch costs. Callers must not mutate the result in place
+(normalise or copy it first); every caller in ``workers`` normalises it, which builds fresh objects.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import AbstractSet, Any, NamedTuple
 
 import orjson
 
@@ -76,12 +80,17 @@ def copy_json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
-def strategic_merge(original: dict, patch: dict | None, schema: dict[str, Field] = POD_SCHEMA) -> dict:
-    """Return ``original`` with the strategic merge ``patch`` applied; neither input is modified."""
-    result = copy_json(original) if original is not None else {}
+def strategic_merge(original: dict | None, patch: dict | None, schema: dict[str, Field] = POD_SCHEMA) -> dict:
+    """Return ``original`` with the strategic merge ``patch`` applied.
+
+    Neither input is modified; the result shares unchanged subtrees with both (and is ``original`` itself when
+    ``patch`` is None), so it must not be mutated in place.
+    """
+    if original is None:
+        original = {}
     if patch is None:
-        return result
-    return _merge_map(result, copy_json(patch), schema)
+        return original
+    return _merge_map(original, patch, schema)
 
 
 def apply_container(pod: dict, container: dict) -> dict:
@@ -98,13 +107,15 @@ def apply_init_container(pod: dict, container: dict) -> dict:
 
 
 def _merge_map(original: dict | None, patch: dict, schema: dict[str, Field]) -> dict:
+    """A new map: ``original`` (not modified) with ``patch`` merged in."""
     if _DIRECTIVE in patch:
         return _map_directive(patch[_DIRECTIVE], patch)
-    if original is None:
-        original = {}
+    original = {} if original is None else dict(original)
     _apply_retain_keys(original, patch)
-    _merge_set_element_order(original, patch, schema)
-    for key, value in list(patch.items()):
+    consumed = _merge_set_element_order(original, patch, schema)
+    for key, value in patch.items():
+        if key in consumed:
+            continue
         delete_list = False
         if key.startswith(_DELETE_FROM_PRIMITIVE):
             key = _extract_key(key, _DELETE_FROM_PRIMITIVE)
@@ -137,22 +148,22 @@ def _take(original: dict, key: str, value: Any) -> None:
 
 def _map_directive(directive: Any, patch: dict) -> dict:
     if directive == "replace":
-        del patch[_DIRECTIVE]
-        return patch
+        return {k: v for k, v in patch.items() if k != _DIRECTIVE}
     if directive == "delete":
         return {}
     raise InjectionError(f"unknown patch type: {directive} in map: {patch}")
 
 
 def _apply_retain_keys(original: dict, patch: dict) -> None:
+    """Drop the keys of ``original`` (a copy) that ``$retainKeys`` does not list."""
     if _RETAIN_KEYS not in patch:
         return
-    retain = patch.pop(_RETAIN_KEYS)
+    retain = patch[_RETAIN_KEYS]
     if not isinstance(retain, list):
         raise InjectionError("invalid patch format of retainKeys")
     allowed = {item for item in retain if isinstance(item, str)}
     for key, value in patch.items():
-        if value is None or key.startswith((_DELETE_FROM_PRIMITIVE, _SET_ORDER)):
+        if value is None or key == _RETAIN_KEYS or key.startswith((_DELETE_FROM_PRIMITIVE, _SET_ORDER)):
             continue
         if key not in allowed:
             raise InjectionError("invalid patch format of retainKeys")
@@ -162,36 +173,44 @@ def _apply_retain_keys(original: dict, patch: dict) -> None:
 
 def _clean(value: Any) -> tuple[Any, bool]:
     """Kubernetes ``discardNullValuesFromPatch`` then ``removeDirectives``; False = drop the value itself."""
-    if isinstance(value, (dict, list)):
-        text = orjson.dumps(value)
-        if b"null" not in text and b'"$patch"' not in text:
-            return value, True  # the common case, decided by one C call
     return _remove_directives(value, discard_nulls=True)
 
 
 def _remove_directives(value: Any, discard_nulls: bool = False) -> tuple[Any, bool]:
-    """Strip ``$patch`` maps (and optionally null map entries) from a value that has no original counterpart."""
-    if isinstance(value, dict):
-        if discard_nulls:
-            for key in [k for k, v in value.items() if v is None]:
-                del value[key]
-        if _DIRECTIVE in value:
-            return None, False
-        for key in list(value):
-            cleaned, keep = _remove_directives(value[key], discard_nulls)
-            if keep:
-                value[key] = cleaned
-            else:
-                del value[key]
+    """A value that has no original counterpart without ``$patch`` maps (and optionally null map entries);
+    False = drop the value itself.
+
+    Subtrees whose JSON text shows neither (one C call decides) are returned as they are, so only the paths
+    to a null or a directive are rebuilt and the input is never modified.
+    """
+    if not isinstance(value, (dict, list)) or not _may_hold_directives(value, discard_nulls):
         return value, True
     if isinstance(value, list):
-        out = []
+        out_list = []
         for item in value:
             cleaned, keep = _remove_directives(item, discard_nulls)
             if keep:
-                out.append(cleaned)
-        return out, True
-    return value, True
+                out_list.append(cleaned)
+        return out_list, True
+    if discard_nulls:
+        value = {k: v for k, v in value.items() if v is not None}
+    if _DIRECTIVE in value:
+        return None, False
+    out = {}
+    for key, item in value.items():
+        cleaned, keep = _remove_directives(item, discard_nulls)
+        if keep:
+            out[key] = cleaned
+    return out, True
+
+
+def _may_hold_directives(value: dict | list, nulls: bool) -> bool:
+    """False when the JSON text shows no ``$patch`` key (and, with ``nulls``, no null map entry)."""
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # not plain JSON (e.g. non-string keys from YAML): walk it
+        return True
+    return b'"$patch"' in text or (nulls and b'":null' in text)
 
 
 def _extract_key(key: str, prefix: str) -> str:
@@ -371,9 +390,21 @@ def _dedupe(values: list) -> list:
 # ---------------------------------------------------------------------------------------- $setElementOrder
 
 
-def _merge_set_element_order(original: dict, patch: dict, schema: dict[str, Field]) -> None:
-    for directive in [k for k in patch if k.startswith(_SET_ORDER)]:
-        order = patch.pop(directive)
+_HANDLED_FIRST: frozenset[str] = frozenset({_RETAIN_KEYS})
+
+
+def _merge_set_element_order(original: dict, patch: dict, schema: dict[str, Field]) -> AbstractSet[str]:
+    """Merge and order the lists named by ``$setElementOrder`` directives into ``original`` (a copy).
+
+    Returns the patch keys the main merge loop must skip: the directives, their lists and ``$retainKeys``.
+    """
+    directives = [k for k in patch if k.startswith(_SET_ORDER)]
+    if not directives:
+        return _HANDLED_FIRST
+    consumed = set(_HANDLED_FIRST)
+    for directive in directives:
+        consumed.add(directive)
+        order = patch[directive]
         if not isinstance(order, list):
             raise InjectionError("invalid patch format of setElementOrder list")
         key = _extract_key(directive, _SET_ORDER)
@@ -395,7 +426,8 @@ def _merge_set_element_order(original: dict, patch: dict, schema: dict[str, Fiel
         patch_items, server_only = _partition(merged, order, field.key)
         _element_kind(live, change)
         original[key] = _normalize_order(patch_items, server_only, order, live, field.key)
-        patch.pop(key, None)
+        consumed.add(key)
+    return consumed
 
 
 def _validate_set_order(patch_list: list, order: list, key: str) -> None:

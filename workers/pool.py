@@ -125,11 +125,11 @@ class WorkerPool:
                     await self._idle_event.wait()
             except TimeoutError:
                 log.warning("pool closing with %d queued jobs after %.1fs", len(self._queue), timeout)
-        for job in self._queue:
+        workers, self._workers = self._workers, []
+        for job in [*self._queue, *(w.job for w in workers if w.job is not None)]:
             if not job.future.done():
                 job.future.set_exception(PoolClosed("the injector is shutting down"))
         self._queue.clear()
-        workers, self._workers = self._workers, []
         for worker in workers:
             self._detach(worker)
         await asyncio.gather(*(self._reap(worker.process) for worker in workers))

@@ -2,8 +2,11 @@
 
 A mounted ConfigMap changes by an atomic symlink swap (``..data``), so a file's identity (inode, size, mtime,
 followed through symlinks) is polled rather than relying on inotify, which misses swaps of the parent link.
-Reading a few small files is cheap enough for the event loop; parsing and compiling is not, so the caller's
-``build`` runs in a thread.
+Reading a few small files is cheap enough for the event loop; parsing and compiling is not, so building goes
+through :class:`injector.revision_loader.RevisionLoader`, which runs it in a thread.
+
+``--config-dir`` holds either one revision (files ``config``, ``values``, ``mesh``) or one subdirectory per revision
+with those files, so that several revisions can be served and swapped without a cluster.
 """
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence
+
+from injector.revision_loader import RevisionLoader, Texts
+from workers.config.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[int, int, int] | None, ...]
-ConfigTexts = tuple[str | None, str | None, str | None]
 
 
 def fingerprint(paths: Sequence[Path]) -> Fingerprint:
@@ -76,7 +81,18 @@ class ConfigFiles:
     def paths(self) -> list[Path]:
         return [p for p in (self.config, self.values, self.mesh) if p is not None]
 
-    def read(self) -> ConfigTexts:
+    def any_present(self) -> bool:
+        return any(path.exists() for path in self.paths())
+
+    def directory_name(self) -> str:
+        """Name of the directory holding the files (the revision, in a per-revision layout)."""
+        return self.paths()[0].parent.name
+
+    def describe(self) -> str:
+        """The source shown in ``/debug/revisions`` and logs."""
+        return "files " + (", ".join(map(str, self.paths())) or "(embedded default)")
+
+    def read(self) -> Texts:
         """The texts; None for a file not given (or absent, when not required): the embedded default."""
         return self._read(self.config), self._read(self.values), self._read(self.mesh)
 
@@ -91,42 +107,79 @@ class ConfigFiles:
             return None
 
 
-Build = Callable[..., Any]
-"""``build_revision_config(config_text, values_text, mesh_text, *, revision, generation)``."""
+Layout = Callable[[], dict[str, ConfigFiles]]
+"""Which revisions exist and where each one's files are; asked again on every poll."""
+
+
+def revision_layout(directory: Path, default_revision: str) -> dict[str, ConfigFiles]:
+    """``--config-dir``: the directory itself is one revision when it holds any of the three files (or nothing at
+    all: embedded defaults); otherwise each subdirectory is a revision named after it.
+
+    Names starting with a dot are skipped: a mounted ConfigMap keeps its payload in ``..data`` and timestamped
+    ``..2024_...`` directories, which are not revisions.
+    """
+    single = ConfigFiles.from_directory(directory)
+    if single.any_present():
+        return {default_revision: single}
+    try:
+        subdirs = [ConfigFiles.from_directory(e) for e in sorted(directory.iterdir())
+                   if e.is_dir() and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return {}
+    revisions = {files.directory_name(): files for files in subdirs if files.any_present()}
+    return revisions or {default_revision: single}
 
 
 class FileConfigSource:
-    """Keeps one revision's snapshot in step with its files: build off the loop, then ``install``.
+    """Keeps the revisions of a file layout in step with the disk: new or changed files are applied through the
+    loader, a revision whose directory disappears is removed."""
 
-    ``install(snapshot)`` makes the snapshot serve (loads it into the render pool, swaps it into the registry);
-    if building or installing fails, the error is reported through ``on_error`` and the old snapshot stays.
-    """
+    def __init__(self, layout: Layout, loader: RevisionLoader) -> None:
+        self._layout = layout
+        self._loader = loader
 
-    def __init__(self, files: ConfigFiles, *, revision: str, build: Build,
-                 next_generation: Callable[[], int], install: Callable[[Any], Awaitable[None]],
-                 on_error: Callable[[str, Exception], None]) -> None:
-        self._files = files
-        self._revision = revision
-        self._build = build
-        self._next_generation = next_generation
-        self._install = install
-        self._on_error = on_error
+    async def load(self) -> None:
+        """Apply every revision once. Raises if any is rejected: at start-up there is nothing old to keep, and a
+        local setup should fail loudly rather than serve a subset."""
+        errors = await self._apply_all(self._layout())
+        if errors:
+            raise ConfigError("config", "; ".join(f"revision {rev}: {exc}" for rev, exc in sorted(errors.items())))
 
-    async def load(self) -> Any:
-        """Read, build and install once; raises on failure (at startup there is nothing old to keep)."""
-        texts = self._files.read()
-        snapshot = await asyncio.to_thread(self._build, *texts, revision=self._revision,
-                                           generation=self._next_generation())
-        await self._install(snapshot)
-        return snapshot
+    async def _apply_all(self, layout: dict[str, ConfigFiles]) -> dict[str, Exception]:
+        """Apply revisions concurrently (each builds in its own thread); returns the rejected ones."""
+        revisions = sorted(layout)
+        results = await asyncio.gather(*(self._apply(revision, layout[revision]) for revision in revisions))
+        return {revision: exc for revision, exc in zip(revisions, results) if exc is not None}
 
-    async def reload(self) -> None:
+    async def _apply(self, revision: str, files: ConfigFiles) -> Exception | None:
         try:
-            snapshot = await self.load()
-        except Exception as exc:  # noqa: BLE001 - any bad config must leave the last good one serving
-            self._on_error(self._revision, exc)
-        else:
-            log.info("config for revision %s reloaded (generation %d)", self._revision, snapshot.generation)
+            texts = files.read()
+        except OSError as exc:
+            self._loader.reject(revision, exc)
+            return exc
+        return await self._loader.apply(revision, texts, source=files.describe())
 
-    async def watch(self, interval: float = 1.0) -> None:
-        await watch(self._files.paths(), self.reload, interval=interval)
+    def _scan(self) -> tuple[dict[str, ConfigFiles], dict[str, Fingerprint]]:
+        layout = self._layout()
+        return layout, {revision: fingerprint(files.paths()) for revision, files in layout.items()}
+
+    async def watch(self, interval: float = 1.0, debounce: float = 0.1) -> None:
+        """Poll the layout and the files; apply what changed once it has stayed unchanged for ``debounce`` (writers
+        touch several files in a row). Runs until cancelled."""
+        seen = self._scan()[1]
+        while True:
+            await asyncio.sleep(interval)
+            layout, current = self._scan()
+            if current == seen:
+                continue
+            while True:
+                await asyncio.sleep(debounce)
+                layout, settled = self._scan()
+                if settled == current:
+                    break
+                current = settled
+            previous, seen = seen, current
+            for revision in sorted(set(previous) - set(current)):
+                await self._loader.remove(revision)
+            await self._apply_all({revision: layout[revision] for revision in current
+                                   if previous.get(revision) != current[revision]})

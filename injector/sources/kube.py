@@ -138,11 +138,13 @@ class KubeSource:
         watch_timeout: float = 300.0,
         backoff: Backoff = Backoff(),
         component: str = "sidecar-injector",
+        facts: KubeFacts | None = None,
     ) -> None:
         """``watch_nodes`` is False unless ``ENABLE_NATIVE_SIDECARS=auto`` (Istio has no Node informer otherwise);
-        ``component`` names us as the source of posted Events."""
+        ``component`` names us as the source of posted Events. ``facts`` lets the caller hand the request path a
+        KubeFacts before the client exists; its ``nodes_watched`` then decides about the Node informer."""
         self.control_namespace = control_namespace
-        self.facts = KubeFacts(nodes_watched=watch_nodes)
+        self.facts = facts if facts is not None else KubeFacts(nodes_watched=watch_nodes)
         self._on_revision_changed = on_revision_changed
         self._on_revision_deleted = on_revision_deleted
         self._component = component
@@ -160,7 +162,7 @@ class KubeSource:
                      name="revision-tags", label_selector=TAG_LABEL, on_event=self.facts.on_tag_webhook,
                      transform=trim_webhook_config, **common),
         ]
-        if watch_nodes:
+        if self.facts.nodes_watched:
             self._informers.append(Informer(self._core.list_node, name="nodes", on_event=self.facts.on_node,
                                             transform=trim_node, **common))
 

@@ -61,6 +61,10 @@ class KubeFacts:
 
     # ------------------------------------------------------------------------------------------- reads
 
+    @property
+    def nodes_watched(self) -> bool:
+        return self._nodes_watched
+
     def namespace_labels(self, name: str) -> Mapping[str, str] | None:
         """Labels of a namespace, or None if the informer has not seen it (yet)."""
         ns = self._namespaces.get(name)

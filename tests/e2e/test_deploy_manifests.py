@@ -224,6 +224,8 @@ ACCESS_CASES: list[tuple[bool, dict[str, str]]] = [
                 "resource": "mutatingwebhookconfigurations", "name": name})
         for name in MWC_NAMES.values()
     ],
+    (True, {"verb": "create", "resource": "events", "namespace": CONTROL_NAMESPACE}),
+    (False, {"verb": "create", "resource": "events", "namespace": "default"}),
     (False, {"verb": "list", "resource": "configmaps", "namespace": "default"}),
     (False, {"verb": "list", "resource": "configmaps"}),  # all namespaces
     (False, {"verb": "patch", "resource": "configmaps", "namespace": CONTROL_NAMESPACE}),

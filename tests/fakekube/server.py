@@ -9,7 +9,8 @@ loss. Test controls (``cut_watches``, ``compact``, ``send_bookmarks``, ``fail_ne
 demand instead of waiting for them.
 
 The store is plain dicts; the direct methods (``create``/``update``/``delete``) are the "cluster side" for test setup
-and behave exactly like the HTTP endpoints, which exist too (POST/PUT/DELETE) so a real client can write.
+and behave exactly like the HTTP endpoints, which exist too (POST/PUT/DELETE, and PATCH with a JSON Patch) so a real
+client can write.
 """
 from __future__ import annotations
 
@@ -219,6 +220,7 @@ class FakeKube:
         self._floor = 0
         self._watchers: set[_Watcher] = set()
         self._failures: list[int] = []
+        self._patch_failures: list[int] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.events: list[JSON] = []
@@ -237,6 +239,7 @@ class FakeKube:
             app.router.add_post(collection, self._handler(self._post, kind))
             app.router.add_get(collection + "/{name}", self._handler(self._get_item, kind))
             app.router.add_put(collection + "/{name}", self._handler(self._put, kind))
+            app.router.add_patch(collection + "/{name}", self._handler(self._patch, kind))
             app.router.add_delete(collection + "/{name}", self._handler(self._delete, kind))
             if kind.namespaced:
                 app.router.add_get(f"{kind.prefix}/{kind.plural}", self._handler(self._get_collection, kind))
@@ -290,6 +293,10 @@ class FakeKube:
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next ``count`` list/watch requests with ``status`` (to exercise retry with backoff)."""
         self._failures.extend([status] * count)
+
+    def fail_next_patches(self, count: int, status: int = 503) -> None:
+        """Answer the next ``count`` PATCH requests with ``status`` (list/watch failures are separate)."""
+        self._patch_failures.extend([status] * count)
 
     def watch_count(self, plural: str | None = None) -> int:
         """Open watch connections (of one resource, or all)."""
@@ -484,6 +491,19 @@ class FakeKube:
             raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
         return _json_response(self.update(kind.plural, body, request.match_info.get("namespace")))
 
+    async def _patch(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        """JSON Patch only (``application/json-patch+json``), the one patch type the injector sends."""
+        if request.content_type != "application/json-patch+json":
+            raise ApiError(415, "UnsupportedMediaType", f"the fake serves json-patch only, not {request.content_type}")
+        if self._patch_failures:
+            raise ApiError(self._patch_failures.pop(0), "ServiceUnavailable", "injected failure")
+        namespace = request.match_info.get("namespace", "")
+        current = self.get(kind.plural, request.match_info["name"], namespace)
+        if current is None:
+            raise ApiError(404, "NotFound", f'{kind.plural} "{request.match_info["name"]}" not found')
+        patched = apply_json_patch(current, orjson.loads(await request.read()))
+        return _json_response(self.update(kind.plural, patched, namespace or None))
+
     async def _delete(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         obj = self.delete(kind.plural, request.match_info["name"], request.match_info.get("namespace", ""))
         return _json_response(obj)
@@ -514,6 +534,34 @@ class FakeKube:
         }
         path.write_text(yaml.safe_dump(config))
         return path
+
+
+def apply_json_patch(document: JSON, operations: list[JSON]) -> JSON:
+    """RFC 6902 ``add``/``replace``/``remove``/``test`` on a copy; any failure is the apiserver's 422, atomically."""
+    document = _copy(document)
+    for operation in operations:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~")
+                          for part in operation["path"].split("/")[1:]]
+        try:
+            target: Any = document
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            key: Any = (len(target) if last == "-" else int(last)) if isinstance(target, list) else last
+            op = operation["op"]
+            if op == "test":
+                if target[key] != operation["value"]:
+                    raise ApiError(422, "", f"testing value {operation['path']} failed: test failed")
+            elif op == "add" and isinstance(target, list):
+                target.insert(key, operation["value"])
+            elif op == "add" or (op == "replace" and (isinstance(target, list) or key in target)):
+                target[key] = operation["value"]
+            elif op == "remove":
+                del target[key]
+            else:
+                raise ApiError(422, "", f"{op} of missing {operation['path']}")
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ApiError(422, "", f"{operation['op']} {operation['path']}: path does not exist") from None
+    return document
 
 
 def _json_response(body: JSON, status: int = 200) -> web.Response:

@@ -44,6 +44,8 @@ class FakeInjector:
     """Adds annotations that reveal which revision/generation and which URL env rendered the pod."""
 
     def __init__(self, config: FakeRevisionConfig) -> None:
+        if config.values.get("failLoad"):
+            raise ValueError("this config does not compile in a worker")
         self._config = config
         self._sleep = float(config.values.get("sleepSeconds", 0))
 

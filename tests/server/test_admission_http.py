@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 
 from injector.app import install_snapshot
-from tests.server.conftest import MakeWebhook, annotations_of, metric, patch_of, pod, review
+from injector.sources.files import ConfigFiles
+from tests.server.conftest import MakeWebhook, Webhook, annotations_of, metric, patch_of, pod, review
 from tests.server.fake_job import build_fake_config
 
 
@@ -66,7 +68,7 @@ async def test_istio_accepts_any_method(make_webhook: MakeWebhook) -> None:
     assert orjson.loads(await response.read())["response"]["allowed"] is True
 
 
-async def _add_revision(webhook, revision: str) -> None:  # type: ignore[no-untyped-def]
+async def _add_revision(webhook: Webhook, revision: str) -> None:
     services = webhook.services
     snapshot = build_fake_config(None, None, None, revision=revision,
                                  generation=services.registry.next_generation())
@@ -189,7 +191,8 @@ async def test_undecodable_review_is_200_denied_without_typemeta(make_webhook: M
 
 async def test_review_without_request_is_denied_not_a_crash(make_webhook: MakeWebhook) -> None:
     webhook = await make_webhook()
-    response = await webhook.post("/inject", b'{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}')
+    body = b'{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}'
+    response = await webhook.post("/inject", body)
     reply = orjson.loads(await response.read())
     assert reply["apiVersion"] == "admission.k8s.io/v1beta1"
     assert reply["response"]["allowed"] is False
@@ -222,9 +225,8 @@ async def test_decision_skip_is_allowed_without_patch(make_webhook: MakeWebhook,
     assert metric(await webhook.metrics(), "sidecar_injection_skip_total") == 1
 
 
-async def test_policy_disabled_skips_unless_the_pod_opts_in(make_webhook: MakeWebhook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_policy_disabled_skips_unless_the_pod_opts_in(make_webhook: MakeWebhook, tmp_path: Path) -> None:
     (tmp_path / "config").write_text("policy: disabled\n")
-    from injector.sources.files import ConfigFiles
 
     webhook = await make_webhook(config_files=ConfigFiles.from_directory(tmp_path))
     assert "patch" not in (await webhook.admit(pod()))["response"]

@@ -77,7 +77,7 @@ async def test_serve_command_drains_in_flight_requests_on_sigterm(cert_dir: Path
         "--log-format", "json", stderr=asyncio.subprocess.PIPE)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as session:
-            for _ in range(200):
+            for _ in range(600):  # generous: start-up compiles templates in every worker, and CI machines are busy
                 try:
                     async with session.get(f"http://127.0.0.1:{monitoring}/readyz") as response:
                         if response.status == 200:

@@ -1,12 +1,16 @@
 """Typed round trips (JSON -> Go struct -> JSON) of pods and the workloads kube-inject handles."""
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
+from workers.k8s import schema
+from workers.k8s.schema_data import SCHEMA
 from workers.k8s.types import KINDS, OrderedStruct, SchemaError, container_json, normalize_object, normalize_pod
 from workers.serialize import gojson, goyaml
 
@@ -204,3 +208,109 @@ def test_inputs_are_not_mutated() -> None:
     pod = {"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "2000m"}}}]}}
     normalize_pod(pod)
     assert pod == {"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "2000m"}}}]}}
+
+
+# -- generated decoders against the general algorithm ---------------------------------------------------------
+
+_LEAF_SAMPLES: dict[str, list] = {
+    "s": ["x", "", 7, 1.5, 1e6, True, False, None, [1]],
+    "i": [0, 3, 2.0, 2.5, "4", True, None],
+    "b": [True, False, None, 0, "true"],
+    "f": [0, 1.5, 3, None, "1", False],
+    "q": ["100m", "1024Mi", "0", 2, 0.5, None, "lots", True],
+    "ios": [0, 8080, "http", 2.0, 2.5, None, False],
+    "t": ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.5+02:00", None, "yesterday", 5],
+    "any": [None, {"a": [1, None]}, "raw", 1],
+}
+
+
+def _sample(code: str, rng: random.Random, depth: int) -> object:
+    """A value for a field of this kind: mostly well typed, sometimes null, wrongly typed or oddly keyed."""
+    if code in _LEAF_SAMPLES:
+        return rng.choice(_LEAF_SAMPLES[code])
+    if rng.random() < 0.08:
+        return rng.choice([None, "wrong", 3, [], {}])
+    if code.startswith("*"):
+        return _sample(code[1:], rng, depth)
+    if code.startswith("[]"):
+        items = [_sample(code[2:], rng, depth + 1) for _ in range(rng.randrange(4 if depth < 4 else 1))]
+        if items and code[2:] in SCHEMA and rng.random() < 0.5:
+            items = [OrderedStruct(i) if isinstance(i, dict) else i for i in items]  # typed input, as re-normalised
+        return items
+    if code.startswith("{}"):
+        keys = rng.sample(["a", "b", "c"], rng.randrange(3)) + ([1] if rng.random() < 0.1 else [])
+        return {k: _sample(code[2:], rng, depth + 1) for k in keys}
+    return _struct_sample(code, rng, depth + 1)
+
+
+def _struct_sample(name: str, rng: random.Random, depth: int) -> dict:
+    fields = schema._FIELDS[name]
+    chosen = rng.sample(fields, min(len(fields), rng.randrange(5))) if depth < 5 else []
+    out: dict = {}
+    for field, code, *_ in chosen:
+        key = field
+        roll = rng.random()
+        if roll < 0.08:
+            key = field.upper()  # case-folded match
+        elif roll < 0.12:
+            out[field.capitalize()] = _sample(code, rng, depth)  # both spellings: order decides
+        out[key] = _sample(code, rng, depth)
+    if rng.random() < 0.1:
+        out["unknownField"] = 1
+    keys = list(out)
+    rng.shuffle(keys)
+    return {k: out[k] for k in keys}
+
+
+def _outcome(decode, value) -> object:
+    try:
+        return orjson.dumps(decode(value))  # order-sensitive, unlike ==
+    except SchemaError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA))
+def test_generated_decoders_match_the_interpretive_ones(name: str) -> None:
+    """Same output (and key order) as the reference algorithm; the same error, even with several wrong fields."""
+    rng = random.Random(name)
+    generated, exact = schema._GENERATED[name], schema._INTERPRETED[name]
+    for _ in range(150):
+        value = _struct_sample(name, rng, 0)
+        expected = _outcome(exact, value)
+        assert _outcome(schema.decoder(name), value) == expected, value
+        if isinstance(expected, bytes):
+            assert _outcome(generated, value) == expected, value  # decoded without the fallback
+    list_code = f"[]{name}"
+    if list_code in schema._GENERATED:
+        for _ in range(30):
+            items = _sample(list_code, rng, 0)
+            try:
+                expected = orjson.dumps(schema._INTERPRETED[list_code](items))
+            except (SchemaError, schema._KindError):
+                continue
+            assert orjson.dumps(schema._GENERATED[list_code](items)) == expected, items
+
+
+def test_wide_struct_stops_reading_once_every_key_is_used() -> None:
+    volume = normalize_pod({"spec": {"volumes": [{"name": "a"}, {"name": "b", "emptyDir": {}}, {"image": None,
+                                                                                              "name": "c"}]}})
+    assert volume["spec"]["volumes"] == [{"name": "a"}, {"name": "b", "emptyDir": {}}, {"name": "c"}]
+    assert gojson.dumps(normalize_pod({"metadata": {"labels": {"a": "b"}, "name": "n"}})["metadata"]) == \
+        '{"name":"n","labels":{"a":"b"}}'
+
+
+def test_output_is_fresh_even_for_typed_input() -> None:
+    """Callers (kube-inject, overrides) mutate what normalize returns: it never shares containers with its input."""
+    once = normalize_pod({"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "a", "env": [
+        {"name": "X", "value": "1"}], "args": ["x"]}]}})
+    twice = normalize_pod(once)
+    assert twice == once
+
+    def containers(value: object) -> list[int]:
+        if isinstance(value, dict):
+            return [id(value), *(i for v in value.values() for i in containers(v))]
+        if isinstance(value, list):
+            return [id(value), *(i for v in value for i in containers(v))]
+        return []
+
+    assert not set(containers(once)) & set(containers(twice))

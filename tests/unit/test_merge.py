@@ -1,6 +1,7 @@
 """Strategic merge on the Pod schema (§6.2): keyed lists, order rule, directives, purity."""
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from workers.errors import InjectionError
@@ -164,3 +165,63 @@ def test_apply_container_variants():
     assert out["spec"]["initContainers"] == [{"name": "istio-proxy", "image": "t", "args": ["c"], "resources": {}}]
     out = apply_container(pod, {"name": "app", "image": "u", "resources": {}})
     assert out["spec"]["containers"] == [{"name": "app", "image": "u", "resources": {}}]
+
+
+def _snapshot(*values):
+    return orjson.dumps(values)
+
+
+def test_untouched_subtrees_are_shared_not_copied():
+    app = {"name": "app", "env": [{"name": f"V{i}", "value": "x"} for i in range(50)]}
+    original = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [app], "volumes": [{"name": "v"}]}}
+    patch = {"metadata": {"annotations": {"x": "y", "gone": None}},
+             "spec": {"containers": [{"name": "istio-proxy", "image": "p"}], "volumes": [{"name": "w"}]}}
+    before = _snapshot(original, patch)
+    merged = strategic_merge(original, patch)
+    assert _snapshot(original, patch) == before
+    assert merged["spec"]["containers"][1] is app
+    assert merged["metadata"]["labels"] is original["metadata"]["labels"]
+    assert merged["metadata"]["annotations"] == {"x": "y"}
+    assert merged["spec"]["volumes"] == [{"name": "w"}, {"name": "v"}]
+    assert merged is not original and merged["spec"] is not original["spec"]
+
+
+def test_patch_values_without_nulls_or_directives_are_taken_as_they_are():
+    proxy = {"name": "istio-proxy", "args": ["proxy", "sidecar"], "env": [{"name": "A", "value": "/dev/null"}]}
+    patch = {"spec": {"initContainers": [proxy], "dnsConfig": {"options": [{"name": "ndots", "value": "2"}]}}}
+    merged = strategic_merge({"spec": {}}, patch)
+    assert merged["spec"]["initContainers"] is patch["spec"]["initContainers"]
+    assert merged["spec"]["dnsConfig"] is patch["spec"]["dnsConfig"]
+
+
+def test_cleaning_rebuilds_only_the_path_to_a_null_or_directive():
+    keep = {"name": "keep", "configMap": {"name": "c"}}
+    patch = {"spec": {"nodeSelector": {"a": "1"}, "affinity": {"nodeAffinity": {"x": None, "$patch": "replace"},
+                                                               "podAffinity": {"y": 1}},
+                      "topologySpreadConstraints": [keep, {"topologyKey": "z", "labelSelector": None}]}}
+    before = _snapshot(patch)
+    spec = strategic_merge({"spec": {}}, patch)["spec"]
+    assert _snapshot(patch) == before
+    assert spec["affinity"] == {"podAffinity": {"y": 1}}
+    assert spec["affinity"]["podAffinity"] is patch["spec"]["affinity"]["podAffinity"]
+    assert spec["topologySpreadConstraints"] == [keep, {"topologyKey": "z"}]
+    assert spec["topologySpreadConstraints"][0] is keep
+
+
+@pytest.mark.parametrize(("original", "patch"), [
+    ({"spec": {"volumes": [{"name": "v", "emptyDir": {}, "other": 1}]}},
+     {"spec": {"volumes": [{"name": "v", "$retainKeys": ["name", "hostPath"], "hostPath": {"path": "/x"}}]}}),
+    ({"metadata": {"finalizers": ["a", "b", "c"]}}, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}}),
+    ({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}},
+     {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}], "containers": [{"name": "a", "x": 1}]}}),
+    ({"spec": {"securityContext": {"runAsUser": 1}}}, {"spec": {"securityContext": {"$patch": "replace", "a": 1}}}),
+    ({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}},
+     {"spec": {"containers": [{"name": "b", "$patch": "delete"}, {"name": "c", "env": [{"name": "E", "value": None}]}]}}),
+    ({"spec": {"containers": [{"name": "a", "env": [{"name": "E"}]}]}},
+     {"spec": {"containers": [{"$patch": "replace"}, {"name": "z"}]}}),
+])
+def test_directive_patches_leave_both_inputs_unchanged(original, patch):
+    before = _snapshot(original, patch)
+    first = strategic_merge(original, patch)
+    assert _snapshot(original, patch) == before
+    assert orjson.dumps(strategic_merge(original, patch)) == orjson.dumps(first)  # and the patch still works

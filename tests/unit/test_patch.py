@@ -9,7 +9,8 @@ import orjson
 import pytest
 import yaml
 
-from workers.patch import create_patch, dumps_patch
+from workers.patch import create_patch, dumps_patch, equal
+from workers.serialize.gojson import OrderedStruct
 
 GOLDENS = pathlib.Path("/work/shared/conformance/istio/inject")
 
@@ -63,6 +64,33 @@ def test_small_patch_for_appended_container():
 def test_bool_is_not_number():
     check({"a": 1, "b": [True]}, {"a": True, "b": [1]})
     assert create_patch({"a": 1}, {"a": 1.0}) == []
+
+
+def test_equal_is_json_equality():
+    assert equal({"a": [1, {"b": 2.0}]}, {"a": [1.0, {"b": 2}]})
+    assert not equal({"a": [1, {"b": True}]}, {"a": [1, {"b": 1}]})  # == in Python, not in JSON
+    assert not equal([0], [False]) and not equal({"x": 1}, {"x": "1"})
+    assert equal(OrderedStruct(b=1, a=[True]), {"a": [True], "b": 1})  # key order does not matter
+    assert equal({"big": 2**70}, {"big": 2**70}) and not equal({"big": 2**70}, {"big": 2**70 + 1})
+
+
+def test_python_equal_lists_that_differ_in_json_are_diffed():
+    env = [{"name": f"V{i}", "value": "x"} for i in range(20)]
+    check({"env": [*env, {"on": True}], "n": [1, 2]}, {"env": [*env, {"on": 1}], "n": [1, True]})
+    check({"l": [True, *env]}, {"l": [1, *env]})
+
+
+def test_equal_subtrees_produce_no_operations_and_are_not_walked():
+    class Exploding(dict):
+        """Stands for a large subtree: any per-key walk of it fails the test."""
+
+        def items(self):
+            raise AssertionError("an equal subtree was walked")
+
+    shared = Exploding(env=[{"name": "A", "value": "1"}])
+    assert create_patch({"a": shared, "b": 1}, {"a": shared, "b": 2}) == [{"op": "replace", "path": "/b", "value": 2}]
+    copy = Exploding(env=[{"name": "A", "value": "1"}])
+    assert create_patch({"a": shared, "b": 1}, {"a": copy, "b": 2}) == [{"op": "replace", "path": "/b", "value": 2}]
 
 
 def _mutate(value, rng: random.Random, depth: int = 0):

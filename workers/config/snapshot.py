@@ -6,6 +6,7 @@ it themselves once per generation.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -51,9 +52,18 @@ class RevisionConfig:
 
 def _compile(config: InjectorConfig) -> CompiledTemplates:
     try:
-        return compile_templates(dict(config.templates), config.template_language)
+        return _compile_sources(config.template_language, tuple(sorted(config.templates.items())))
     except TemplateError as exc:
         raise ConfigError(f"templates.{exc.template}", str(exc)) from exc
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_sources(language: str, sources: tuple[tuple[str, str], ...]) -> CompiledTemplates:
+    """Compiling Istio's templates takes most of a second, and most config changes (values, mesh, selectors) leave
+    them untouched: a new generation with the same sources reuses the compiled set, in the server and in every
+    worker. Sharing is safe because compiled templates hold no per-config state (render caches live in the
+    Injector of each generation). Failures are not cached; the size covers a few revisions' worth of sets."""
+    return compile_templates(dict(sources), language)
 
 
 def load_injector_config(config_text: str | None, *, source: str = "config") -> InjectorConfig:

@@ -10,6 +10,7 @@ quantities print canonically.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import chain
 from typing import Any, Callable
 
 from workers.k8s.quantity import QuantityError, canonical
@@ -136,39 +137,43 @@ _INLINE_TYPES = {"s": "str", "i": "int", "b": "bool"}
 _STRUCT_LEAVES = frozenset({"q", "ios", "t"})
 
 
-# -- structs -----------------------------------------------------------------------------------------------------
+# -- the general algorithm ---------------------------------------------------------------------------------------
 
 _OMIT_NEVER, _OMIT_FALSY, _OMIT_NIL, _OMIT_ZERO = range(4)
+Field = tuple[str, str, int, bool]  # json name, kind code, omit rule, always printed
 
 
 class _Struct:
-    """One Go struct: its fields in Go order, looked up by JSON name (exact and case-folded).
+    """One Go struct decoded the way Go does it: keys in input order, exact then case-folded field match.
 
-    ``decode`` is the general algorithm. The generated fast decoder (see ``_Compiler``) calls it only for inputs
-    it does not specialise: keys that are not exact field names, or a leaf value of the wrong type (so the error
-    names the field).
+    This is the reference semantics. Linked to the interpretive decoders it reports the error Go reports (the
+    first in input order); linked to the generated decoders it is the fallback for maps whose keys are not all
+    exact field names.
     """
 
-    __slots__ = ("name", "order", "fields", "folded", "required")
+    __slots__ = ("name", "fields", "folded", "required")
 
-    def __init__(self, name: str, order: list[tuple[str, str, int, bool]]) -> None:
-        self.name = name
-        self.order = order  # (json name, kind code, omit rule, is required) in Go order
+    def __init__(self, name: str) -> None:
+        self.name = name.split(".", 1)[1]
         self.fields: dict[str, tuple[int, str, Decoder, int, Any]] = {}
         self.folded: dict[str, tuple[int, str, Decoder, int, Any]] = {}
         self.required: tuple[tuple[int, str, Decoder], ...] = ()
 
-    def link(self, decoders: dict[str, Decoder]) -> None:
-        """Fill the lookup tables once every kind has a decoder (omitzero needs the zero value of its kind)."""
+    def link(self, order: list[Field], decoders: dict[str, Decoder]) -> None:
         required = []
-        for pos, (field, code, omit, is_required) in enumerate(self.order):
-            dec = decoders[code]
-            spec = (pos, field, dec, omit, dec(None) if omit == _OMIT_ZERO else None)
+        for pos, (field, code, omit, is_required) in enumerate(order):
+            spec = (pos, field, decoders[code], omit, None)
             self.fields[field] = spec
             self.folded.setdefault(field.lower(), spec)
             if is_required:
-                required.append((pos, field, dec))
+                required.append((pos, field, decoders[code]))
         self.required = tuple(required)
+
+    def link_zeros(self) -> None:
+        """The zero values omitzero compares with, once every struct of the schema is linked."""
+        for field, spec in list(self.fields.items()):
+            if spec[3] == _OMIT_ZERO:
+                self.fields[field] = self.folded[field.lower()] = (*spec[:4], spec[2](None))
 
     def decode(self, value: Any) -> OrderedStruct:
         if value is None:
@@ -227,16 +232,75 @@ def _flatten(name: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def _is_go_struct(code: str) -> bool:
-    return code in _STRUCT_LEAVES or code in SCHEMA
+def _fields(name: str) -> list[Field]:
+    out = []
+    for field, flag, code in _flatten(name):
+        if flag == "!":
+            omit = _OMIT_ZERO
+        elif flag == "?" and code not in _STRUCT_LEAVES and code not in SCHEMA:  # omitempty never drops structs
+            omit = _OMIT_NIL if code.startswith("*") else _OMIT_FALSY
+        else:
+            omit = _OMIT_NEVER
+        out.append((field, code, omit, omit == _OMIT_NEVER))
+    return out
 
 
-def _omit_rule(flag: str, code: str) -> int:
-    if flag == "!":
-        return _OMIT_ZERO
-    if flag == "?" and not _is_go_struct(code):
-        return _OMIT_NIL if code.startswith("*") else _OMIT_FALSY
-    return _OMIT_NEVER
+_FIELDS = {name: _fields(name) for name in SCHEMA}
+
+
+def _pointer(inner: Decoder) -> Decoder:
+    def decode(value: Any) -> Any:
+        return None if value is None else inner(value)
+
+    return decode
+
+
+def _slice(inner: Decoder) -> Decoder:
+    def decode(value: Any) -> list | None:
+        if value is None:
+            return None
+        if type(value) is not list:
+            raise _KindError(value, "array")
+        return [inner(item) for item in value]
+
+    return decode
+
+
+def _map(inner: Decoder) -> Decoder:
+    def decode(value: Any) -> dict | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise _KindError(value, "map")
+        return {k if type(k) is str else _string(k): inner(v) for k, v in value.items()}
+
+    return decode
+
+
+def _link(structs: dict[str, _Struct], decoders: dict[str, Decoder]) -> None:
+    for name, struct in structs.items():
+        struct.link(_FIELDS[name], decoders)
+    for struct in structs.values():
+        struct.link_zeros()
+
+
+def _interpretive() -> dict[str, Decoder]:
+    """Decoders of every kind code from closures and ``_Struct.decode`` alone (structs by schema name)."""
+    structs = {name: _Struct(name) for name in SCHEMA}
+    decoders: dict[str, Decoder] = {**_LEAVES, **{name: struct.decode for name, struct in structs.items()}}
+
+    def kind(code: str) -> Decoder:
+        dec = decoders.get(code)
+        if dec is None:
+            wrap, inner = (_pointer, code[1:]) if code[0] == "*" else ({"[]": _slice, "{}": _map}[code[:2]], code[2:])
+            dec = decoders[code] = wrap(kind(inner))
+        return dec
+
+    for fields in _FIELDS.values():
+        for _, code, *_ in fields:
+            kind(code)
+    _link(structs, decoders)
+    return decoders
 
 
 # -- code generation ---------------------------------------------------------------------------------------------
@@ -245,26 +309,22 @@ def _omit_rule(flag: str, code: str) -> int:
 class _Compiler:
     """Generates one Python function per struct, slice, map and pointer kind of the schema.
 
-    Per-field interpretation (table lookups, a decoder call per leaf, sorting found fields) cost most of the
-    normalisation time; the generated code reads each field of a struct by name in Go order with the leaf type
-    checks inlined, so a pod with many env vars or containers is decoded at close to the cost of building it.
+    Interpreting field tables (a lookup, a decoder call and omit bookkeeping per key, then sorting) cost most of
+    the normalisation time. The generated code reads each field by name in Go order with the string/int/bool
+    checks inlined and handles the common input only: maps whose keys are all exact field names (other maps go
+    to ``_Struct.decode``) and values of the right types (a wrong one raises; ``decoder`` then decodes again
+    with the interpretive decoders so the error is the one Go reports).
     """
 
     def __init__(self) -> None:
-        self.structs = {name: _Struct(name.split(".", 1)[1], self._fields(name)) for name in SCHEMA}
-        self.env: dict[str, Any] = {"OrderedStruct": OrderedStruct, "_KindError": _KindError, **{
-            dec.__name__: dec for dec in _LEAVES.values()}}
+        self.structs = {name: _Struct(name) for name in SCHEMA}
+        self.env: dict[str, Any] = {
+            "OrderedStruct": OrderedStruct, "_KindError": _KindError, "_chain": chain.from_iterable,
+            "_MAP_TYPES": frozenset({dict, OrderedStruct}), **{dec.__name__: dec for dec in _LEAVES.values()},
+        }
         self.names: dict[str, str] = {code: dec.__name__ for code, dec in _LEAVES.items()}
         self.source: list[str] = []
         self.zeros: list[tuple[str, str]] = []  # (global name, kind code) of the omitzero comparison values
-
-    @staticmethod
-    def _fields(name: str) -> list[tuple[str, str, int, bool]]:
-        order = []
-        for field, flag, code in _flatten(name):
-            omit = _omit_rule(flag, code)
-            order.append((field, code, omit, omit == _OMIT_NEVER))
-        return order
 
     def compile(self) -> dict[str, Decoder]:
         """Decoder of every kind code, structs by their schema name."""
@@ -274,8 +334,7 @@ class _Compiler:
         decoders = {code: self.env[fn] for code, fn in self.names.items()}
         for global_name, code in self.zeros:
             self.env[global_name] = decoders[code](None)
-        for struct in self.structs.values():
-            struct.link(decoders)
+        _link(self.structs, decoders)
         return decoders
 
     def ref(self, code: str) -> str:
@@ -304,14 +363,22 @@ class _Compiler:
         self.source.append(f"def {fn}(value):\n    return None if value is None else {self.ref(inner)}(value)\n")
 
     def _slice(self, fn: str, inner: str) -> None:
-        self.source.append(
-            f"def {fn}(value):\n"
-            f"    if type(value) is not list:\n"
-            f"        if value is None:\n"
-            f"            return None\n"
-            f"        raise _KindError(value, 'array')\n"
-            f"    return [{self._convert(inner, 'x')} for x in value]\n"
-        )
+        lines = [
+            f"def {fn}(value):",
+            "    if type(value) is not list:",
+            "        if value is None:",
+            "            return None",
+            "        raise _KindError(value, 'array')",
+        ]
+        if inner in self.structs:
+            # One C-speed pass checks every item at once: all maps holding only exact field names.
+            item = self.ref(inner)
+            lines += [
+                f"    if set(map(type, value)) <= _MAP_TYPES and {item}_known.issuperset(_chain(value)):",
+                f"        return [{item}_fields(x) for x in value]",
+            ]
+        lines.append(f"    return [{self._convert(inner, 'x')} for x in value]")
+        self.source.append("\n".join(lines) + "\n")
 
     def _map(self, fn: str, inner: str) -> None:
         self.source.append(
@@ -324,58 +391,76 @@ class _Compiler:
         )
 
     def _struct(self, fn: str, name: str) -> None:
-        struct = self.structs[name]
-        self.env[f"{fn}_slow"] = struct.decode
-        self.env[f"{fn}_known"] = frozenset(field for field, *_ in struct.order)
+        """``fn`` checks the input and runs ``fn_fields``, which reads the fields of a map with exact keys.
+
+        ``left`` counts the keys not read yet: once it is zero and no always-printed field follows, the rest
+        (all absent) is skipped, which matters for wide structs such as ``Volume`` with one source set.
+        """
+        fields = _FIELDS[name]
+        self.env[f"{fn}_slow"] = self.structs[name].decode
+        self.env[f"{fn}_known"] = frozenset(field for field, *_ in fields)
+        last_required = max((i for i, (*_, required) in enumerate(fields) if required), default=-1)
+        count = last_required < len(fields) - 1
         body: list[str] = []
-        for index, (field, code, omit, _) in enumerate(struct.order):
-            self.ref(code)  # the general algorithm decodes each field with its own kind's decoder
+        for index, (field, code, omit, _) in enumerate(fields):
+            self.ref(code)  # _Struct.decode decodes each field with its own kind's decoder
             key = repr(field)
+            present = ["    left -= 1"] if count else []
+            if last_required < index < len(fields) - 1:
+                present += ["    if not left:", "        return out"]
             if omit == _OMIT_NEVER:
-                body += [f"v = get({key})", f"out[{key}] = {self._convert(code, 'v')}"]
+                body += [f"v = get({key})", *(["if v is not None:", *present] if count else []),
+                         f"out[{key}] = {self._convert(code, 'v')}"]
+                if count and index == last_required:
+                    body += ["if not left:", "    return out"]
             elif omit == _OMIT_FALSY:
                 body += [f"v = get({key})", "if v is not None:", f"    v = {self._convert(code, 'v')}",
-                         "    if v:", f"        out[{key}] = v"]
+                         "    if v:", f"        out[{key}] = v", *present]
             elif omit == _OMIT_NIL:  # a pointer's target never decodes a non-null value to None
-                body += [f"v = get({key})", "if v is not None:", f"    out[{key}] = {self._convert(code[1:], 'v')}"]
-            else:
+                body += [f"v = get({key})", "if v is not None:", f"    out[{key}] = {self._convert(code[1:], 'v')}",
+                         *present]
+            else:  # omitzero: a null decodes to the zero value, so only non-null values are looked at
                 self.zeros.append((f"{fn}_zero{index}", code))
-                body += [f"v = get({key})", f"v = {self._convert(code, 'v')}", f"if v != {fn}_zero{index}:",
-                         f"    out[{key}] = v"]
-        lines = [
+                body += [f"v = get({key})", "if v is not None:", f"    v = {self._convert(code, 'v')}",
+                         f"    if v != {fn}_zero{index}:", f"        out[{key}] = v", *present]
+        self.source.append("\n".join([
             f"def {fn}(value):",
             "    if type(value) is not dict:",
             "        if value is None:",
             "            value = {}",
             "        elif not isinstance(value, dict):",
-            f"            raise _KindError(value, {struct.name!r})",
+            f"            raise _KindError(value, {self.structs[name].name!r})",
             f"    if not value.keys() <= {fn}_known:",
             f"        return {fn}_slow(value)",
+            f"    return {fn}_fields(value)",
+            "",
+            f"def {fn}_fields(value):",
             "    get = value.get",
             "    out = OrderedStruct()",
-            "    try:",
-            *(f"        {line}" for line in body or ["pass"]),
-            "    except _KindError:",
-            f"        return {fn}_slow(value)  # reports the field",
+            *(["    left = len(value)"] if count else []),
+            *(f"    {line}" for line in body),
             "    return out",
-        ]
-        self.source.append("\n".join(lines) + "\n")
+        ]) + "\n")
 
 
-_COMPILER = _Compiler()
-_DECODERS = _COMPILER.compile()
+_GENERATED = _Compiler().compile()
+_INTERPRETED = _interpretive()
 
 
 def decoder(type_name: str) -> Callable[[Any], OrderedStruct]:
     """The normaliser of one Go struct (``"core.Pod"``); raises SchemaError on values Go could not decode."""
-    decode = _DECODERS[type_name]
+    fast, exact = _GENERATED[type_name], _INTERPRETED[type_name]
     name = type_name.split(".", 1)[1]
 
-    def checked(value: Any) -> OrderedStruct:
+    def decode(value: Any) -> OrderedStruct:
         try:
-            return decode(value)
+            return fast(value)
+        except (_KindError, SchemaError):
+            pass  # the generated code stops at the first error in Go field order; Go reports the first in input order
+        try:
+            return exact(value)
         except _KindError as exc:
             got = _type_name(exc.args[0])
             raise SchemaError(f"json: cannot unmarshal {got} into Go value of type {name}") from None
 
-    return checked
+    return decode

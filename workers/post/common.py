@@ -62,27 +62,3 @@ def find_in_pod(name: str, pod: dict) -> dict | None:
 def find_sidecar(pod: dict) -> dict | None:
     """The ``istio-proxy`` container wherever it is (regular or native)."""
     return find_in_pod(PROXY_CONTAINER, pod)
-
-
-def go_quote(text: str) -> str:
-    """Go ``%q`` of a string (``strconv.Quote``)."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _NAMED_ESCAPES:
-            out.append(_NAMED_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_NAMED_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from workers.errors import InjectionError
-from workers.post.common import GO_SPACE, annotations_of, atoi, find_sidecar, go_quote, parse_bool
+from workers.post.common import GO_SPACE, annotations_of, atoi, find_sidecar, parse_bool
+from workers.templates.gofmt import quote as go_quote
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import (PROMETHEUS_PATH, PROMETHEUS_PORT, PROMETHEUS_SCRAPE, PROMETHEUS_SCRAPE_TARGETS,
                            prometheus_port, sanitize_label_name, without_prometheus_annotations)

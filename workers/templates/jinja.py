@@ -4,8 +4,9 @@ Go text/template conventions hold in our own Jinja templates too:
 - ``{{ x }}`` prints like Go: ``15020.0`` -> ``15020``, ``true``, ``map[a:1]``; a nil or missing value prints
   ``<no value>`` (what Go's template engine prints for a nil interface / missing map key).
 - Helpers keep Go's argument order. As filters the piped value goes *last*, as in a Go pipeline:
-  ``{{ x | default("d") | quote }}`` is ``quote(default("d", x))``. Sprig names (``default``, ``indent``, ``join``,
-  ``list``, ``dict``) replace Jinja's built-ins of the same name.
+  ``{{ x | toLower | quote }}`` is ``quote(toLower(x))``. Where Jinja has a built-in filter of the same name
+  (``default``, ``indent``, ``join``, ``list``) the filter stays Jinja's, so Jinja authors get what Jinja documents;
+  the Go helper of that name is still there as a global (``default("d", x)``).
 - Missing data is lenient (``ChainableUndefined``): ``Values.a.b.c`` on a missing ``a`` is undefined and falsy.
 """
 from __future__ import annotations
@@ -67,7 +68,7 @@ def make_environment() -> ImmutableSandboxedEnvironment:
     )
     env.globals.update(FUNCS)
     env.globals.update(_runtime_globals())  # the translator's helpers win over a same-named function
-    env.filters.update({name: _as_filter(func) for name, func in FUNCS.items()})
+    env.filters.update({name: _as_filter(func) for name, func in FUNCS.items() if name not in env.filters})
     return env
 
 

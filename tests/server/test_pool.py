@@ -1,0 +1,75 @@
+"""The render pool on its own: generation hand-over, rejection, big payloads, shutdown."""
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from tests.server.conftest import FAKE_JOB
+from tests.server.fake_job import build_fake_config
+from workers.facts import RequestFacts
+from workers.pool import GenerationRejected, JobFailed, PoolClosed, WorkerPool
+
+FACTS = RequestFacts(namespace="ns")
+
+
+def _pod(**annotations: str) -> bytes:
+    return orjson.dumps({"metadata": {"name": "p", "annotations": annotations}})
+
+
+async def test_a_generation_no_worker_can_load_is_rejected_and_the_old_one_serves() -> None:
+    pool = WorkerPool(2, job=FAKE_JOB)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        with pytest.raises(GenerationRejected, match="does not compile"):
+            await pool.load(build_fake_config(None, "failLoad: true", None, generation=2), 2)
+        with pytest.raises(JobFailed, match="generation 2 is not loaded"):
+            await pool.submit(2, _pod(), FACTS)
+        assert b"default/1/" in await pool.submit(1, _pod(), FACTS)
+        assert pool.ready
+    finally:
+        await pool.close()
+
+
+async def test_jobs_queued_for_a_retired_generation_still_run() -> None:
+    pool = WorkerPool(1, job=FAKE_JOB)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        running = asyncio.ensure_future(pool.submit(1, _pod(**{"test/sleep": "0.3"}), FACTS))
+        queued = asyncio.ensure_future(pool.submit(1, _pod(), FACTS))
+        await asyncio.sleep(0.05)
+        assert pool.queue_depth == 1 and pool.busy == 1
+        await pool.load(build_fake_config(None, None, None, generation=2), 2)
+        pool.retire(1)
+        assert b"default/1/" in await running
+        assert b"default/1/" in await queued
+        assert b"default/2/" in await pool.submit(2, _pod(), FACTS)
+    finally:
+        await pool.close()
+
+
+async def test_large_pods_and_patches_cross_the_pipe_intact() -> None:
+    pool = WorkerPool(2, job=FAKE_JOB)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        big = "x" * (4 * 1024 * 1024)
+        results = await asyncio.gather(*(pool.submit(1, _pod(**{"big": big}), FACTS) for _ in range(4)))
+        assert all(orjson.loads(r)[0]["value"] == "default/1/default" for r in results)
+    finally:
+        await pool.close()
+
+
+async def test_close_finishes_running_jobs_then_refuses_new_ones() -> None:
+    pool = WorkerPool(1, job=FAKE_JOB)
+    await pool.start()
+    await pool.load(build_fake_config(None, None, None, generation=1), 1)
+    running = asyncio.ensure_future(pool.submit(1, _pod(**{"test/sleep": "0.3"}), FACTS))
+    await asyncio.sleep(0.05)
+    await pool.close()
+    assert b"default/1/" in await running
+    with pytest.raises(PoolClosed):
+        await pool.submit(1, _pod(), FACTS)
