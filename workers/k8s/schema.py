@@ -1,11 +1,15 @@
 """The Go JSON round trip (decode into the typed struct, encode again) as precompiled per-type decoders.
 
-``schema_data.SCHEMA`` lists, per Go struct, the JSON fields in declaration order. At import each struct is
-compiled into dict lookups and one decoder closure per field kind, so normalising a pod costs one pass over the
-keys that are actually present. Semantics reproduced: unknown fields dropped, case-insensitive field match,
-``null`` = zero value, ``omitempty`` drops zero scalars/nil pointers/empty slices and maps but never structs,
-``omitzero`` drops zero structs, numbers and booleans become text in string fields (sigs.k8s.io/yaml), and
-quantities print canonically.
+``schema_data.SCHEMA`` lists, per Go struct, the JSON fields in declaration order. Semantics reproduced: unknown
+fields dropped, case-insensitive field match, ``null`` = zero value, ``omitempty`` drops zero scalars/nil
+pointers/empty slices and maps but never structs, ``omitzero`` drops zero structs, numbers and booleans become
+text in string fields (sigs.k8s.io/yaml), and quantities print canonically.
+
+Normalisation runs several times per pod on the admission path, so at import the schema is turned into Python
+source, one function per struct/slice/map kind, specialised for well-formed input (``_Compiler``). The
+interpretive ``_Struct.decode`` is the reference: the generated code falls back to it for maps with case-folded
+or unknown keys, and ``decoder`` re-runs it on any error so the message is the one Go reports. Every call returns
+fresh containers (callers mutate the result).
 """
 from __future__ import annotations
 
