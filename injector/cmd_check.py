@@ -41,13 +41,17 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         text = sys.stdin.read() if args.filename == "-" else read_text(args.filename, "manifest")
-        obj = yaml.safe_load(text or "") or {}
+        obj = next((doc for doc in yaml.safe_load_all(text or "")
+                    if isinstance(doc, dict) and pod_template_location(doc.get("kind", "")) is not None), None)
+        if obj is None:
+            raise ValueError("no Pod or workload with a pod template found in the input")
         config = load_injector_config(config_texts_from_args(args)[0])
         namespace_labels = _parse_labels(args.namespace_labels)
     except (ConfigError, ValueError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    location = pod_template_location(obj.get("kind", "Pod")) or (("metadata",), ("spec",))
+    location = pod_template_location(obj["kind"])
+    assert location is not None
     pod = {"metadata": get_path(obj, location[0]) or {}, "spec": get_path(obj, location[1]) or {}}
     selected, why = webhook_selects(pod.get("metadata", {}).get("labels") or {}, namespace_labels,
                                     args.revision or "default")

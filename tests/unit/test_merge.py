@@ -216,7 +216,8 @@ def test_cleaning_rebuilds_only_the_path_to_a_null_or_directive():
      {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}], "containers": [{"name": "a", "x": 1}]}}),
     ({"spec": {"securityContext": {"runAsUser": 1}}}, {"spec": {"securityContext": {"$patch": "replace", "a": 1}}}),
     ({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}},
-     {"spec": {"containers": [{"name": "b", "$patch": "delete"}, {"name": "c", "env": [{"name": "E", "value": None}]}]}}),
+     {"spec": {"containers": [{"name": "b", "$patch": "delete"},
+                              {"name": "c", "env": [{"name": "E", "value": None}]}]}}),
     ({"spec": {"containers": [{"name": "a", "env": [{"name": "E"}]}]}},
      {"spec": {"containers": [{"$patch": "replace"}, {"name": "z"}]}}),
 ])
