@@ -53,9 +53,15 @@ def no_namespace_labels(namespace: str) -> Mapping[str, str]:
 
 
 def _default_build(*args: Any, **kwargs: Any) -> Any:
+    """Parse and validate config, values and mesh, but leave template compilation to the render workers.
+
+    Compiling Istio's templates is ~0.6 s of CPU; done here it would hold the GIL against the event loop, and the
+    workers compile them anyway. A template that does not compile makes every worker refuse the generation, and
+    the pool's refusal rejects the change exactly like a parse error, so the last good snapshot keeps serving.
+    """
     from workers.config.snapshot import build_revision_config
 
-    return build_revision_config(*args, **kwargs)
+    return build_revision_config(*args, compile_now=False, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import struct
 import traceback
 from typing import Any, Callable, Protocol
 
+from workers.config.errors import ConfigError
 from workers.errors import InjectionError
 
 HEADER = struct.Struct("!BBxxIQII")
@@ -115,6 +116,8 @@ def serve(sock: socket.socket, job_spec: str) -> None:
             try:
                 jobs[generation] = _load(factory, body)
                 reply = pack(LOADED, generation=generation)
+            except ConfigError as exc:  # a config fault (e.g. a template that does not compile): its own words
+                reply = pack(LOADED, status=USER_ERROR, generation=generation, body=str(exc).encode())
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which rejects the generation
                 reply = pack(LOADED, status=USER_ERROR, generation=generation,
                              body=f"{type(exc).__name__}: {exc}".encode())
