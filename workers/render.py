@@ -21,6 +21,7 @@ from workers.facts import RequestFacts
 from workers.k8s.types import normalize_pod
 from workers.merge import strategic_merge
 from workers.patch import create_patch, dumps_patch
+from workers.post.overrides import reset_openshift_sidecar_user
 from workers import postprocess
 from workers.proxy_env import proxy_env
 from workers.rebase import rebase_patch
@@ -32,6 +33,7 @@ from workers.validate import validate_annotations
 from workers.workload import WorkloadMeta, workload_of_pod
 
 RENDER_CACHE_SIZE = 512
+OPENSHIFT = "openshift"
 
 
 @dataclass
@@ -93,6 +95,9 @@ class Injector:
     def _inject(self, raw: dict[str, Any], original: dict[str, Any], facts: RequestFacts,
                 workload: WorkloadMeta | None) -> InjectionResult:
         config, mesh, values = self.config.config, self.config.mesh, self.config.values
+        if facts.webhook and facts.platform == OPENSHIFT:
+            # Istio's webhook edits the pod before anything else, so the patch baseline is the edited pod too.
+            original = reset_openshift_sidecar_user(original)
         annotations = original["metadata"].get("annotations") or {}
         validate_annotations(annotations)
         proxy_config = effective_proxy_config(mesh, annotations, webhook=facts.webhook)

@@ -10,8 +10,8 @@ import orjson
 
 from workers.k8s.types import container_json, normalize_pod
 from workers.merge import apply_container, apply_init_container
-from workers.post.common import (INIT_CONTAINER, VALIDATION_CONTAINER, annotations_of, find_container, find_in_pod,
-                                 find_sidecar)
+from workers.post.common import (INIT_CONTAINER, PROXY_CONTAINER, VALIDATION_CONTAINER, annotations_of,
+                                 find_container, find_in_pod, find_sidecar)
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import OVERRIDES_ANNOTATION, STATUS_ANNOTATION, parse_overrides
 
@@ -122,3 +122,35 @@ def adjust_init_container_user(merged: dict, original: dict, proxy_config: dict)
             args[index + 1] = str(int(run_as_user))
             break
     return merged
+
+
+def reset_openshift_sidecar_user(pod: dict) -> dict:
+    """On OpenShift, forget the user ``istio-proxy``'s runAsUser/runAsGroup when its UID equals the app's.
+
+    OpenShift stamps the same namespace-range UID on every container of a pod, so a user ``istio-proxy`` that
+    carries it was most likely not customised on purpose; keeping it would make the proxy run as the app's UID and
+    break traffic interception. A deliberately different UID is kept. As in Istio's webhook, the comparison is the
+    last app container's UID (regular, then init containers, skipping ``istio-init``/``istio-validation``) against
+    the proxy's, an unset UID counting as 0, so an ``istio-proxy`` with a security context but no UID matches an
+    app without one too. The result is the pod every later step (template input, overrides, patch baseline) sees.
+    Returns ``pod`` itself when nothing changes, else a new pod.
+    """
+    sidecar = find_sidecar(pod)
+    if sidecar is None or sidecar.get("securityContext") is None:
+        return pod
+    spec = pod.get("spec") or {}
+    proxy_uid = app_uid = 0
+    for container in [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]:
+        name = container.get("name", "")
+        uid = (container.get("securityContext") or {}).get("runAsUser")
+        if name == PROXY_CONTAINER:
+            proxy_uid = uid if uid is not None else proxy_uid
+        elif name not in (VALIDATION_CONTAINER, INIT_CONTAINER):
+            app_uid = uid if uid is not None else app_uid
+    if proxy_uid != app_uid:
+        return pod
+    pod = orjson.loads(orjson.dumps(pod))
+    context = find_sidecar(pod)["securityContext"]
+    context.pop("runAsUser", None)
+    context.pop("runAsGroup", None)
+    return pod
