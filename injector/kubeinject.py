@@ -23,6 +23,7 @@ from workers.render import Injector
 from workers.serialize import goyaml
 from workers.templates.errors import TemplateError
 from workers.workload import WorkloadMeta, workload_of_pod
+from workers import yamlparse
 
 KUBE_INJECT_POLICY = InjectorConfig(policy="enabled")
 """istioctl decides with policy enabled and no selectors, whatever the ConfigMap says."""
@@ -78,7 +79,7 @@ class _Run:
 
 def _load(raw: str, index: int) -> Any:
     try:
-        return yaml.load(raw, Loader=yaml.CSafeLoader)
+        return yamlparse.load(raw)
     except yaml.YAMLError as exc:
         raise ManifestError(index, "", f"invalid YAML: {exc}") from exc
 

@@ -31,6 +31,7 @@ from workers.template_data import build_template_data, effective_proxy_config
 from workers.templates.errors import TemplateError
 from workers.validate import validate_annotations
 from workers.workload import WorkloadMeta, workload_of_pod
+from workers import yamlparse
 
 RENDER_CACHE_SIZE = 512
 OPENSHIFT = "openshift"
@@ -156,7 +157,7 @@ class Injector:
     @staticmethod
     def _parse(name: str, text: str) -> dict[str, Any]:
         try:
-            parsed = yaml.load(text, Loader=yaml.CSafeLoader)
+            parsed = yamlparse.load(text)
         except yaml.YAMLError as exc:
             raise InjectionError(f"failed to run injection template: template {name!r} produced invalid YAML: "
                                  f"{exc}") from exc
