@@ -11,9 +11,8 @@ import re
 from typing import Any, Mapping
 
 import orjson
-import yaml
 
-from workers.config.errors import ConfigError
+from workers.config.errors import ConfigError, load_yaml_mapping
 
 DEFAULT_PROXY_CONFIG: Mapping[str, Any] = {
     "configPath": "./etc/istio/proxy",
@@ -173,17 +172,7 @@ def _validate_mesh(mesh: Mapping[str, Any]) -> None:
 
 def load_mesh_mapping(text: str | None, *, source: str = "mesh") -> dict[str, Any]:
     """Parse mesh YAML text (empty = no overrides)."""
-    if not text or not text.strip():
-        return {}
-    try:
-        raw = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, f"invalid mesh YAML: {exc}") from exc
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, "must be a YAML mapping")
-    return raw
+    return load_yaml_mapping(text, source=source, problem="invalid mesh YAML")
 
 
 def parse_mesh(text: str | None, patch: Mapping[str, Any] | None = None, *, source: str = "mesh") -> dict[str, Any]:
@@ -196,12 +185,4 @@ def parse_mesh(text: str | None, patch: Mapping[str, Any] | None = None, *, sour
 
 def parse_proxy_config_annotation(text: str) -> dict[str, Any]:
     """The ``proxy.istio.io/config`` annotation: a ProxyConfig in YAML or JSON."""
-    try:
-        raw = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError("proxy.istio.io/config", f"invalid YAML: {exc}") from exc
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError("proxy.istio.io/config", "must be a mapping")
-    return raw
+    return load_yaml_mapping(text, source="proxy.istio.io/config", problem="invalid YAML")

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import yaml
-
-from workers.config.errors import ConfigError
+from workers.config.errors import ConfigError, load_yaml_mapping
 from workers.config.frozen import FrozenDict
 
 TEMPLATE_LANGUAGES = ("go", "jinja2")
@@ -93,15 +91,7 @@ def config_from_mapping(raw: Mapping[str, Any], *, extra_templates: Mapping[str,
 
 def load_config_mapping(text: str, *, source: str = "config") -> dict[str, Any]:
     """Parse the YAML text of a config; an empty document is an empty config."""
-    try:
-        raw = yaml.load(text, Loader=yaml.CSafeLoader) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, f"failed to unmarshal injection template: {exc}") from exc
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, "must be a YAML mapping")
-    return raw
+    return load_yaml_mapping(text, source=source, problem="failed to unmarshal injection template")
 
 
 def parse_injector_config(text: str, *, source: str = "config") -> InjectorConfig:
