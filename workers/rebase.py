@@ -21,8 +21,10 @@ def _token(token: str) -> str:
 
 
 def _get(node: Any, token: str) -> Any:
+    """The member, or _MISSING; a JSON null counts as missing, as it does for the API server."""
     if isinstance(node, dict):
-        return node.get(_token(token), _MISSING)
+        value = node.get(_token(token))
+        return _MISSING if value is None else value
     if isinstance(node, list) and token.isdigit() and int(token) < len(node):
         return node[int(token)]
     return _MISSING

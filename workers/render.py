@@ -18,7 +18,7 @@ from workers.config.errors import ConfigError
 from workers.config.snapshot import RevisionConfig
 from workers.errors import InjectionError
 from workers.facts import RequestFacts
-from workers.k8s.types import normalize_pod
+from workers.k8s.types import SchemaError, normalize_pod
 from workers.merge import strategic_merge
 from workers.patch import create_patch, dumps_patch
 from workers.post.overrides import reset_openshift_sidecar_user
@@ -82,12 +82,17 @@ class Injector:
         the baseline nor in the result, so the patch never touches them.
         """
         raw = _copy(pod)
-        metadata = raw.setdefault("metadata", {})
-        metadata.pop("managedFields", None)
-        if not metadata.get("namespace") and facts.namespace and facts.webhook:
-            metadata["namespace"] = facts.namespace
+        metadata = raw.get("metadata")
+        if isinstance(metadata, dict):  # anything else is refused by the decode just below
+            metadata.pop("managedFields", None)
+            if not metadata.get("namespace") and facts.namespace and facts.webhook:
+                metadata["namespace"] = facts.namespace
         try:
-            return self._inject(raw, normalize_pod(raw), facts, workload)
+            original = normalize_pod(raw)  # Go's decode into corev1.Pod: a wrong type anywhere fails here
+        except SchemaError as exc:
+            raise InjectionError(f"could not decode pod: {exc}") from exc
+        try:
+            return self._inject(raw, original, facts, workload)
         except ConfigError as exc:
             raise InjectionError(f"failed to process pod: {exc}") from exc
         except TemplateError as exc:

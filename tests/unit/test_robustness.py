@@ -1,0 +1,86 @@
+"""Malformed pods never crash the pipeline: every failure is an InjectionError with a message.
+
+Seeded random mutations of a valid pod (wrong types at any depth, hostile annotation values) go through
+``Injector.inject_admission``; a success must return a JSON Patch, a failure must be an InjectionError, never another
+exception (which the webhook would have to report as an internal error).
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator
+
+import orjson
+import pytest
+
+from workers.config.snapshot import build_revision_config
+from workers.errors import InjectionError
+from workers.facts import RequestFacts
+from workers.render import Injector
+
+BASE: dict[str, Any] = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "p", "labels": {"app": "a"}, "annotations": {"x": "y"}},
+    "spec": {"containers": [{"name": "app", "image": "i", "ports": [{"containerPort": 80}],
+                             "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+                             "env": [{"name": "A", "value": "b"}]}],
+             "volumes": [{"name": "v", "emptyDir": {}}]},
+}
+JUNK: list[Any] = [None, 1, -1, 1.5, True, "", "x", [], {}, [1], {"a": 1}, "80", 70000]
+ANNOTATIONS = ["sidecar.istio.io/status", "proxy.istio.io/config", "proxy.istio.io/overrides",
+               "inject.istio.io/templates", "sidecar.istio.io/proxyCPU", "prometheus.io/port",
+               "status.sidecar.istio.io/port", "sidecar.istio.io/interceptionMode",
+               "traffic.sidecar.istio.io/includeInboundPorts", "sidecar.istio.io/userVolume",
+               "sidecar.istio.io/userVolumeMount", "sidecar.istio.io/nativeSidecar",
+               "prometheus.istio.io/merge-metrics", "sidecar.istio.io/rewriteAppHTTPProbers"]
+ANNOTATION_VALUES = ["", "x", "{}", "[]", '{"a":', "1", "-1", "*", "true", '{"containers":[{"name":1}]}',
+                     '{"initContainers":["x"]}', "a,b", "99999", "NONE", "TPROXY", '[{"name": 1}]']
+
+
+def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
+    yield path
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _paths(child, path + (key,))
+
+
+def _mutated(rnd: random.Random) -> dict[str, Any]:
+    pod = orjson.loads(orjson.dumps(BASE))
+    if rnd.random() < 0.5:
+        pod["metadata"]["annotations"][rnd.choice(ANNOTATIONS)] = rnd.choice(ANNOTATION_VALUES)
+    for _ in range(rnd.randint(1, 3)):
+        path = rnd.choice(list(_paths(pod))[1:])
+        parent = pod
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = orjson.loads(orjson.dumps(rnd.choice(JUNK)))
+    return pod
+
+
+@pytest.fixture(scope="module")
+def injector() -> Injector:
+    return Injector(build_revision_config(None, None, None))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_malformed_pods_fail_cleanly(injector: Injector, seed: int) -> None:
+    rnd = random.Random(seed)
+    facts = RequestFacts(namespace="ns", native_sidecars=bool(seed % 2))
+    outcomes = {"patched": 0, "refused": 0}
+    for _ in range(150):
+        pod = _mutated(rnd)
+        try:
+            patch = orjson.loads(injector.inject_admission(orjson.dumps(pod), facts))
+        except InjectionError as exc:
+            assert str(exc), pod
+            outcomes["refused"] += 1
+        else:
+            assert isinstance(patch, list), pod
+            outcomes["patched"] += 1
+    assert outcomes["patched"] and outcomes["refused"]  # the mutations exercise both paths
+
+
+def test_wrong_type_is_reported_as_a_decode_error(injector: Injector) -> None:
+    pod = orjson.loads(orjson.dumps(BASE))
+    pod["spec"]["containers"][0]["ports"] = [80]
+    with pytest.raises(InjectionError, match="could not decode pod: .*ports"):
+        injector.inject_admission(orjson.dumps(pod), RequestFacts())
