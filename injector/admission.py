@@ -38,6 +38,8 @@ class AdmissionRequest:
     operation: str
     resource_kind: str
     pod: dict[str, Any] | None
+    pod_error: str | None = None
+    """Why ``request.object`` cannot be a Pod (Go's decode would fail); the request is then denied."""
 
     @property
     def is_pod_create(self) -> bool:
@@ -65,8 +67,11 @@ def decode_review(body: bytes) -> AdmissionRequest:
     uid = request.get("uid") if isinstance(request.get("uid"), str) else ""
     resource_kind = request.get("kind") if isinstance(request.get("kind"), dict) else {}
     pod = request.get("object")
-    if pod is not None and not isinstance(pod, dict):
-        pod = None
+    pod_error = None
+    if pod is not None:
+        pod_error = pod_shape_error(pod)
+        if pod_error is not None:
+            pod = None
     return AdmissionRequest(
         api_version=api_version,
         uid=uid,
@@ -74,7 +79,42 @@ def decode_review(body: bytes) -> AdmissionRequest:
         operation=str(request.get("operation") or ""),
         resource_kind=str(resource_kind.get("kind") or ""),
         pod=pod,
+        pod_error=pod_error,
     )
+
+
+def _string_map_error(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return f"{field} must be a map of strings"
+    bad = next((k for k, v in value.items() if not isinstance(v, str)), None)
+    return None if bad is None else f"{field}[{bad!r}] must be a string"
+
+
+def pod_shape_error(pod: Any) -> str | None:
+    """The fields the event loop reads before a worker decodes the whole pod must have their Pod types.
+
+    Routing, the decision and log lines read metadata, labels, annotations and ``spec.hostNetwork``; a wrong type
+    there must be a clear denial, not an exception in the server. The worker's typed decode checks the rest.
+    """
+    if not isinstance(pod, dict):
+        return "could not decode pod: the object is not a JSON object"
+    metadata, spec = pod.get("metadata"), pod.get("spec")
+    if metadata is not None and not isinstance(metadata, dict):
+        return "could not decode pod: metadata must be an object"
+    if spec is not None and not isinstance(spec, dict):
+        return "could not decode pod: spec must be an object"
+    for field in ("name", "generateName", "namespace"):
+        if (metadata or {}).get(field) is not None and not isinstance(metadata[field], str):
+            return f"could not decode pod: metadata.{field} must be a string"
+    for field in ("labels", "annotations"):
+        problem = _string_map_error((metadata or {}).get(field), f"metadata.{field}")
+        if problem is not None:
+            return f"could not decode pod: {problem}"
+    if (spec or {}).get("hostNetwork") is not None and not isinstance(spec["hostNetwork"], bool):
+        return "could not decode pod: spec.hostNetwork must be a boolean"
+    return None
 
 
 def encode_response(api_version: str | None, uid: str, *, allowed: bool, message: str | None = None,

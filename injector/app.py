@@ -208,6 +208,8 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     pod = review.pod
     if not review.is_pod_create:
         return "", Verdict(True, "skipped", "not-pod-create")
+    if review.pod_error is not None:
+        return "", Verdict(False, "denied", "bad_pod", review.pod_error)
     if pod is None:
         return "", Verdict(False, "denied", "bad_pod", "admission request has no pod object")
     namespace = (pod.get("metadata") or {}).get("namespace") or review.namespace

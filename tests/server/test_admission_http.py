@@ -264,3 +264,23 @@ async def test_concurrent_admissions_all_answered(make_webhook: MakeWebhook) -> 
     assert metric(text, "sidecar_injection_requests_total") == 200
     assert metric(text, "sidecar_injection_success_total") == 200
     assert metric(text, "sidecar_injection_time_seconds_count") == 200
+
+
+@pytest.mark.parametrize("obj,problem", [
+    ([1], "not a JSON object"),
+    ({"metadata": [1], "spec": {}}, "metadata must be an object"),
+    ({"metadata": {"name": "p"}, "spec": [1]}, "spec must be an object"),
+    ({"metadata": {"labels": {"app": 1}}, "spec": {}}, "metadata.labels['app'] must be a string"),
+    ({"metadata": {"annotations": []}, "spec": {}}, "metadata.annotations must be a map of strings"),
+    ({"metadata": {"name": 5}, "spec": {}}, "metadata.name must be a string"),
+    ({"metadata": {}, "spec": {"hostNetwork": "yes"}}, "spec.hostNetwork must be a boolean"),
+])
+async def test_malformed_pod_is_denied_with_the_uid_not_a_crash(make_webhook: MakeWebhook, obj: object,
+                                                                problem: str) -> None:
+    webhook = await make_webhook()
+    reply = await webhook.admit(obj, uid="bad-pod")  # type: ignore[arg-type]
+    assert reply["response"]["uid"] == "bad-pod"
+    assert reply["response"]["allowed"] is False
+    assert problem in reply["response"]["status"]["message"]
+    assert 'sidecar_injection_failure_total{type="bad_pod"} 1' in await webhook.metrics()
+
