@@ -18,7 +18,7 @@ from injector.manifests import (REGISTERED_KINDS, ManifestError, get_path, pod_t
 from workers.config.errors import ConfigError
 from workers.config.model import InjectorConfig
 from workers.errors import InjectionError
-from workers.k8s.types import normalize_object
+from workers.k8s.types import SchemaError, normalize_object
 from workers.render import Injector
 from workers.serialize import goyaml
 from workers.templates.errors import TemplateError
@@ -96,7 +96,7 @@ def kube_inject(text: str, *, injector: Injector, cluster: ClusterFacts, revisio
         else:
             try:
                 out.append(goyaml.dumps(normalize_object(run.process(normalize_object(data)))))
-            except (InjectionError, ConfigError, TemplateError) as exc:
+            except (InjectionError, ConfigError, TemplateError, SchemaError) as exc:
                 raise ManifestError(doc.index, kind, str(exc)) from exc
         out.append("---\n")
     return KubeInjectResult(text="".join(out), warnings=run.warnings)

@@ -53,6 +53,14 @@ def test_kube_inject_error_names_document_and_writes_nothing(tmp_path: Path) -> 
     assert not out.exists() and result.stdout == ""
 
 
+def test_kube_inject_wrong_field_type_names_the_document() -> None:
+    deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: \"x\"\n"
+    result = run("kube-inject", "-f", "-", stdin=EXAMPLE.read_text() + "---\n" + deployment)
+    assert result.returncode != 0 and result.stdout == ""
+    assert "document 3 (Deployment)" in result.stderr and "replicas" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_kube_inject_invalid_yaml_is_a_clear_error() -> None:
     result = run("kube-inject", "-f", "-", stdin="kind: Pod\nmetadata: [\n")
     assert result.returncode != 0 and "document 1" in result.stderr and "invalid YAML" in result.stderr
