@@ -6,7 +6,9 @@ from typing import Any, Mapping
 from workers.templates.gofmt import format_value
 
 PROXY_IMAGE_TYPE_ANNOTATION = "sidecar.istio.io/proxyImageType"
-_TYPE_SUFFIXES = ("-default", "-debug", "-distroless")
+# Only the published variants are recognised on a tag: "default" is never a tag suffix (its image has none), so a
+# tag ending in "-default" keeps it, exactly as Istio's updateImageTypeIfPresent does.
+_TYPE_SUFFIXES = ("-distroless", "-debug")
 
 
 def _with_type(tag: str, image_type: str) -> str:

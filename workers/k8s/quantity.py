@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from workers.serialize.gojson import format_float
 
-__all__ = ["QuantityError", "canonical"]
+__all__ = ["QuantityError", "canonical", "parse_quantity"]
 
 
 class QuantityError(ValueError):
@@ -153,4 +153,10 @@ def canonical(value: str | int | float) -> str:
         text = value.strip()
     else:
         raise QuantityError(f"quantity must be a string or number, not {type(value).__name__}")
+    return _canonical_text(text)
+
+
+def parse_quantity(text: str) -> str:
+    """Go's ``resource.ParseQuantity`` on the exact text (no trimming, unlike JSON decoding): canonical form or
+    QuantityError. Annotation validation needs this stricter entry point, as Istio calls ParseQuantity directly."""
     return _canonical_text(text)
