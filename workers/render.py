@@ -47,8 +47,13 @@ class InjectionResult:
     warnings: list[str] = field(default_factory=list)
 
     def patch(self) -> list[dict[str, Any]]:
-        """JSON Patch that turns ``raw`` into ``pod``; untouched members of the raw pod stay as they were."""
-        return rebase_patch(create_patch(self.original, self.pod), self.raw, self.pod)
+        """JSON Patch that turns ``raw`` into ``pod``; untouched members of the raw pod stay as they were.
+
+        API-server JSON is already typed, so ``raw == original`` and the patch applies as it is; only other raw
+        input (missing non-omitempty fields, unknown fields) needs rebasing.
+        """
+        ops = create_patch(self.original, self.pod)
+        return ops if self.raw == self.original else rebase_patch(ops, self.raw, self.pod)
 
 
 def _copy(data: Any) -> Any:
@@ -71,7 +76,7 @@ class Injector:
             raise InjectionError(f"could not decode pod: {exc}") from exc
         if not isinstance(pod, dict):
             raise InjectionError("could not decode pod: not a JSON object")
-        result = self.inject_pod(pod, facts)
+        result = self._inject_owned(pod, facts, None)
         return dumps_patch(result.patch())
 
     def inject_pod(self, pod: dict[str, Any], facts: RequestFacts, *,
@@ -81,7 +86,11 @@ class Injector:
         The patch baseline is the typed original, as in Istio: fields our schema does not know are then neither in
         the baseline nor in the result, so the patch never touches them.
         """
-        raw = _copy(pod)
+        return self._inject_owned(_copy(pod), facts, workload)
+
+    def _inject_owned(self, raw: dict[str, Any], facts: RequestFacts,
+                      workload: WorkloadMeta | None) -> InjectionResult:
+        """``raw`` belongs to this call (freshly parsed or copied): it is adjusted in place."""
         metadata = raw.get("metadata")
         if isinstance(metadata, dict):  # anything else is refused by the decode just below
             metadata.pop("managedFields", None)
