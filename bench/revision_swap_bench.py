@@ -9,8 +9,9 @@ admissions back to back to ``/inject`` for a pod in a namespace labelled ``istio
 reply says which snapshot rendered it. Latency = update written to the fake API -> first reply carrying the new
 mark. Failed = any reply that is not HTTP 200 + allowed with a patch, or any connection error.
 
-``--istio`` serves Istio's own default config (Go templates, from /work/shared/conformance) and updates the mesh
-ConfigMap's ``defaultConfig.proxyMetadata.MARK`` instead: every update then rebuilds Istio's full template set.
+``--istio`` serves Istio's own default config (Go templates, from the shared conformance corpus beside the checkout)
+and updates the mesh ConfigMap's ``defaultConfig.proxyMetadata.MARK`` instead: every update then rebuilds Istio's
+full template set.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import asyncio
 import contextlib
 import io
 import json
-import socket
 import ssl
 import statistics
 import sys
@@ -32,18 +32,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from injector import cmd_certs  # noqa: E402
 from tests.fakekube import FakeKube  # noqa: E402
-from tests.server.conftest import pod, review  # noqa: E402
-from tests.server.revisions_support import injected, istio_texts, marked_config  # noqa: E402
+from tests.server.conftest import pod, review, run_certs  # noqa: E402
+from tests.server.revisions_support import ISTIO_CONFIGS, injected, istio_texts, marked_config  # noqa: E402
+from tests.server.serve_process import ServeNotReady, free_port, start_serve, wait_ready  # noqa: E402
 
 NS = "istio-system"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Scenario:
@@ -52,7 +46,7 @@ class Scenario:
     def __init__(self, istio: bool) -> None:
         self.texts = istio_texts() if istio else None
         if istio and self.texts is None:
-            raise SystemExit("--istio needs /work/shared/conformance/istio/configs/default")
+            raise SystemExit(f"--istio needs {ISTIO_CONFIGS}")
 
     def configmaps(self, mark: str) -> list[dict]:
         if self.texts is None:
@@ -105,28 +99,11 @@ class Load:
             self.first_seen.setdefault(result.mark, arrived)
 
 
-async def wait_ready(url: str, ssl_context: ssl.SSLContext, process: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context)) as session:
-        for _ in range(600):
-            if process.returncode is not None:
-                raise SystemExit("injector serve exited during start-up")
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("injector serve did not become ready")
-
-
 async def main(args: argparse.Namespace) -> dict:
     scenario = Scenario(args.istio)
     workdir = Path(tempfile.mkdtemp(prefix="swap-bench-"))
-    parser = argparse.ArgumentParser()
-    cmd_certs.add_arguments(parser)
     with contextlib.redirect_stdout(io.StringIO()):  # it lists the files it wrote; keep stdout pure JSON
-        cmd_certs.run(parser.parse_args(["--dns-name", "localhost", "--out-dir", str(workdir / "tls")]))
+        run_certs("--dns-name", "localhost", "--out-dir", str(workdir / "tls"))
     ssl_context = ssl.create_default_context(cafile=str(workdir / "tls" / "ca.crt"))
 
     kube = FakeKube()
@@ -134,15 +111,17 @@ async def main(args: argparse.Namespace) -> dict:
     for cm in scenario.configmaps("0"):
         kube.create("configmaps", cm, NS)
     kube.create("namespaces", {"metadata": {"name": "apps", "labels": {"istio.io/rev": "blue"}}})
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "injector.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-        "--tls-cert-file", str(workdir / "tls" / "tls.crt"), "--tls-key-file", str(workdir / "tls" / "tls.key"),
+    port = free_port()
+    process = await start_serve(
+        port, "--tls-cert-file", str(workdir / "tls" / "tls.crt"), "--tls-key-file", str(workdir / "tls" / "tls.key"),
         "--kube", "--kubeconfig", str(kube.write_kubeconfig(workdir / "kubeconfig")), "--workers", str(args.workers),
         "--log-level", "warning", stdout=asyncio.subprocess.DEVNULL)
     try:
         base = f"https://localhost:{port}"
-        await wait_ready(f"{base}/readyz", ssl_context, process)
+        try:
+            await wait_ready(f"{base}/readyz", process, ssl_context=ssl_context)
+        except ServeNotReady as exc:
+            raise SystemExit(str(exc)) from None
         load = Load(f"{base}/inject", ssl_context, args.clients)
         stop = asyncio.Event()
         load_task = asyncio.create_task(load.run(stop))

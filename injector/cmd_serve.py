@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="render processes (default: CPU count)")
     parser.add_argument("--monitoring-port", type=int,
-                        help="plain-HTTP port for /metrics, /healthz and /readyz (off when not given)")
+                        help="plain-HTTP port for /metrics, /healthz, /readyz and /debug/revisions "
+                             "(off when not given)")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--max-body-bytes", type=int, default=6 * 1024 * 1024,

@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 
-FORMATS = ("json", "text")
-
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "fields", None)

@@ -2,8 +2,9 @@
 
 Files and ConfigMaps differ in how they notice a change, not in what a change means: build the snapshot in a
 thread (parsing is CPU work the event loop must not do), have every render worker load it (they compile the
-templates, so a template error refuses the generation there), and only then swap it into the registry. A failure anywhere leaves the last good snapshot serving and is recorded
-for ``/debug/revisions``; the caller decides what else to say about it (a Kubernetes Event, a failed start-up).
+templates, so a template error refuses the generation there), and only then swap it into the registry. A failure
+anywhere leaves the last good snapshot serving and is recorded for ``/debug/revisions``; the caller decides what
+else to say about it (a Kubernetes Event, a failed start-up).
 
 Changes to one revision are applied one at a time, so a slow build can never overwrite a newer one that finished
 first; different revisions build concurrently.

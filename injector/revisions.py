@@ -96,9 +96,6 @@ class RevisionRegistry:
     def set_tag(self, tag: str, revision: str) -> None:
         self._tags[tag] = revision
 
-    def remove_tag(self, tag: str) -> None:
-        self._tags.pop(tag, None)
-
     def use_tag_source(self, tags: Callable[[], Mapping[str, str]]) -> None:
         """Read tags live from ``tags()`` (revision-tag webhooks seen by an informer); ``set_tag`` entries win."""
         self._tag_source = tags

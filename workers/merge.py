@@ -424,7 +424,7 @@ def _merge_set_element_order(original: dict, patch: dict, schema: dict[str, Fiel
         else:
             continue
         patch_items, server_only = _partition(merged, order, field.key)
-        _element_kind(live, change)
+        _element_kind(live, change)  # only its errors matter: apimachinery checks the element types here too
         original[key] = _normalize_order(patch_items, server_only, order, live, field.key)
         consumed.add(key)
     return consumed
@@ -458,6 +458,8 @@ def _validate_set_order(patch_list: list, order: list, key: str) -> None:
 
 
 def _kind(value: Any) -> str:
+    """The reflect kind apimachinery compares: an original and a patch value of different kinds are not merged
+    (the patch value replaces), and list elements must all share one kind."""
     if isinstance(value, dict):
         return "map"
     if isinstance(value, list):

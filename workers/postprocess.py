@@ -1,12 +1,11 @@
-"""Everything Istio does to the merged pod after rendering (§6.3, §6.5), as one call and as separate pure steps.
+"""Everything Istio does to the merged pod after rendering (§6.3, §6.5), as one call.
 
-The driver copies the pod once and runs the in-place steps of ``workers.post`` on that copy in Istio's order;
-the public step functions below copy their input first, so each can be used and tested on its own.
+The driver copies the pod once and runs the in-place steps of ``workers.post`` on that copy in Istio's order, so
+the steps themselves need not copy. ``apply_prometheus_merge`` is the Prometheus step alone, on a copy.
 """
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
 from workers.merge import copy_json
 from workers.post import prometheus, probes, reorder, status
@@ -16,27 +15,15 @@ from workers.post.reorder import hold_application, move_native_sidecar
 
 __all__ = [
     "post_process", "reapply_overwritten_containers", "adjust_init_container_user", "move_native_sidecar",
-    "overwrite_cluster_info", "apply_prometheus_merge", "apply_secure_port", "apply_rewrite", "apply_metadata",
-    "reorder_pod", "hold_application",
+    "apply_prometheus_merge", "hold_application",
 ]
 
 
-def _pure(step: Callable[..., None]) -> Callable[..., dict]:
-    @functools.wraps(step)
-    def run(pod: dict, *args: Any, **kwargs: Any) -> dict:
-        out = copy_json(pod)
-        step(out, *args, **kwargs)
-        return out
-
-    return run
-
-
-overwrite_cluster_info = _pure(status.overwrite_cluster_info)
-apply_prometheus_merge = _pure(prometheus.prometheus_merge)
-apply_secure_port = _pure(prometheus.secure_port)
-apply_rewrite = _pure(probes.apply_rewrite)
-apply_metadata = _pure(status.apply_metadata)
-reorder_pod = _pure(reorder.reorder)
+def apply_prometheus_merge(pod: dict, mesh: dict) -> dict:
+    """``prometheus.prometheus_merge`` on a copy: ``pod`` is not modified."""
+    out = copy_json(pod)
+    prometheus.prometheus_merge(out, mesh)
+    return out
 
 
 def post_process(pod: dict, *, original: dict, template_pod: dict, mesh: dict, values: dict, revision: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from workers.merge import copy_json
 
 _MISSING = object()
 
@@ -37,18 +37,22 @@ def _apply(doc: Any, op: dict[str, Any]) -> None:
     for token in tokens[:-1]:
         parent = _get(parent, token)
     last = tokens[-1]
-    if isinstance(parent, dict):
-        if op["op"] == "remove":
+    if op["op"] == "remove":
+        if isinstance(parent, dict):
             parent.pop(_token(last), None)
         else:
-            parent[_token(last)] = orjson.loads(orjson.dumps(op["value"]))
-    elif op["op"] == "remove":
-        del parent[int(last)]
+            del parent[int(last)]
+        return
+    # A copy: the value is shared with ``final``, and later operations may change the document below it.
+    value = copy_json(op["value"])
+    if isinstance(parent, dict):
+        parent[_token(last)] = value
     elif op["op"] == "replace":
-        parent[int(last)] = orjson.loads(orjson.dumps(op["value"]))
+        parent[int(last)] = value
+    elif last == "-":
+        parent.append(value)
     else:
-        value = orjson.loads(orjson.dumps(op["value"]))
-        parent.append(value) if last == "-" else parent.insert(int(last), value)
+        parent.insert(int(last), value)
 
 
 def _value_at(doc: Any, tokens: list[str]) -> Any:
@@ -59,7 +63,7 @@ def _value_at(doc: Any, tokens: list[str]) -> Any:
 
 def rebase_patch(ops: list[dict[str, Any]], raw: Any, final: Any) -> list[dict[str, Any]]:
     """Rewrite ``ops`` (valid against the typed original) so that, applied to ``raw``, they yield ``final``."""
-    doc = orjson.loads(orjson.dumps(raw))
+    doc = copy_json(raw)
     out: list[dict[str, Any]] = []
     for op in ops:
         tokens = op["path"].split("/")[1:]

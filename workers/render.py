@@ -19,7 +19,7 @@ from workers.config.snapshot import RevisionConfig
 from workers.errors import InjectionError
 from workers.facts import RequestFacts
 from workers.k8s.types import SchemaError, normalize_pod
-from workers.merge import strategic_merge
+from workers.merge import copy_json, strategic_merge
 from workers.patch import create_patch, dumps_patch
 from workers.post.overrides import reset_openshift_sidecar_user
 from workers import postprocess
@@ -56,10 +56,6 @@ class InjectionResult:
         return ops if self.raw == self.original else rebase_patch(ops, self.raw, self.pod)
 
 
-def _copy(data: Any) -> Any:
-    return orjson.loads(orjson.dumps(data))
-
-
 class Injector:
     """Holds one revision's compiled templates and injects pods with them. Synchronous and process-local."""
 
@@ -86,7 +82,7 @@ class Injector:
         The patch baseline is the typed original, as in Istio: fields our schema does not know are then neither in
         the baseline nor in the result, so the patch never touches them.
         """
-        return self._inject_owned(_copy(pod), facts, workload)
+        return self._inject_owned(copy_json(pod), facts, workload)
 
     def _inject_owned(self, raw: dict[str, Any], facts: RequestFacts,
                       workload: WorkloadMeta | None) -> InjectionResult:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from workers.errors import InjectionError
+from workers.k8s.schema import json_type_name
 
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 OVERRIDES_ANNOTATION = "proxy.istio.io/overrides"
@@ -23,8 +24,10 @@ PROMETHEUS_SCRAPE_TARGETS = "prometheus_istio_io_scrape_targets"
 PROMETHEUS_VARIANTS = frozenset({PROMETHEUS_PORT, PROMETHEUS_SCRAPE, PROMETHEUS_PATH, PROMETHEUS_SCRAPE_TARGETS})
 
 _INVALID_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
+# Go matches JSON keys to struct fields case-insensitively: lower-cased key -> field of the decoded value.
 _STATUS_LISTS = {"initcontainers": "initContainers", "containers": "containers", "volumes": "volumes",
                  "imagepullsecrets": "imagePullSecrets"}
+_OVERRIDE_LISTS = {"containers": "containers", "initcontainers": "initContainers"}
 
 
 def sanitize_label_name(name: str) -> str:
@@ -116,15 +119,16 @@ def parse_overrides(value: str) -> dict[str, list[dict]]:
         data = {}
     if not isinstance(data, dict):
         raise InjectionError("failed to run injection template: json: cannot unmarshal "
-                             f"{_json_kind(data)} into Go value of type inject.podOverrides")
+                             f"{json_type_name(data)} into Go value of type inject.podOverrides")
     out: dict[str, list[dict]] = {"containers": [], "initContainers": []}
     for key, items in data.items():
-        field = {"containers": "containers", "initcontainers": "initContainers"}.get(key.lower())
+        field = _OVERRIDE_LISTS.get(key.lower())
         if field is None or items is None:
             continue
         if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
-            raise InjectionError(f"failed to run injection template: json: cannot unmarshal {_json_kind(items)} "
-                                 f"into Go struct field podOverrides.{field} of type []v1.Container")
+            raise InjectionError("failed to run injection template: json: cannot unmarshal "
+                                 f"{json_type_name(items)} into Go struct field podOverrides.{field} of type "
+                                 "[]v1.Container")
         out[field] = items
     return out
 
@@ -151,13 +155,3 @@ def reinsert_overrides(pod: dict) -> dict:
         if added:
             spec[field] = current
     return {**pod, "spec": spec}
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    return "number"

@@ -14,11 +14,10 @@ from workers.config.errors import ConfigError
 from workers.config.mesh import DEFAULT_PROXY_CONFIG, apply_proxy_config, parse_proxy_config_annotation
 from workers.errors import InjectionError
 from workers.k8s.quantity import parse_quantity
-from workers.post.common import GO_SPACE, atoi
+from workers.post.common import GO_SPACE, atoi, parse_bool
 from workers.templates.gofmt import quote as go_quote
 
 _INTERFACE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.\-]*")
-_GO_BOOLS = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 
 
 def _ascii_digits(text: str) -> bool:
@@ -115,7 +114,7 @@ def _interfaces(value: str) -> None:
 
 
 def _go_bool(value: str) -> None:
-    if value not in _GO_BOOLS:
+    if parse_bool(value) is None:
         raise ValueError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 from injector.revision_loader import RevisionLoader, Texts
 from workers.config.errors import ConfigError
@@ -23,6 +23,8 @@ from workers.config.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[int, int, int] | None, ...]
+T = TypeVar("T")
+F = TypeVar("F")
 
 
 def fingerprint(paths: Sequence[Path]) -> Fingerprint:
@@ -38,26 +40,32 @@ def fingerprint(paths: Sequence[Path]) -> Fingerprint:
     return tuple(result)
 
 
+async def _next_change(scan: Callable[[], tuple[T, F]], seen: F, interval: float, debounce: float) -> tuple[T, F]:
+    """Poll ``scan`` every ``interval`` until its fingerprint (the second item) differs from ``seen``, then until it
+    stays unchanged for ``debounce``; returns that settled scan. The debounce matters because writers (kubelet,
+    cert-manager, editors) touch several files in a row."""
+    while True:
+        await asyncio.sleep(interval)
+        found, current = scan()
+        if current != seen:
+            break
+    while True:
+        await asyncio.sleep(debounce)
+        found, settled = scan()
+        if settled == current:
+            return found, settled
+        current = settled
+
+
 async def watch(paths: Sequence[Path], on_change: Callable[[], Awaitable[None]], *,
                 interval: float = 1.0, debounce: float = 0.1) -> None:
     """Call ``on_change`` after the files change and then stay unchanged for ``debounce`` seconds.
 
-    The debounce matters because writers (kubelet, cert-manager, editors) touch several files in a row.
     Runs until cancelled; an exception from ``on_change`` is logged, not fatal.
     """
     seen = fingerprint(paths)
     while True:
-        await asyncio.sleep(interval)
-        current = fingerprint(paths)
-        if current == seen:
-            continue
-        while True:
-            await asyncio.sleep(debounce)
-            settled = fingerprint(paths)
-            if settled == current:
-                break
-            current = settled
-        seen = current
+        _, seen = await _next_change(lambda: (None, fingerprint(paths)), seen, interval, debounce)
         try:
             await on_change()
         except Exception:  # noqa: BLE001 - a failed reload must not stop watching
@@ -168,16 +176,7 @@ class FileConfigSource:
         touch several files in a row). Runs until cancelled."""
         seen = self._scan()[1]
         while True:
-            await asyncio.sleep(interval)
-            layout, current = self._scan()
-            if current == seen:
-                continue
-            while True:
-                await asyncio.sleep(debounce)
-                layout, settled = self._scan()
-                if settled == current:
-                    break
-                current = settled
+            layout, current = await _next_change(self._scan, seen, interval, debounce)
             previous, seen = seen, current
             for revision in sorted(set(previous) - set(current)):
                 await self._loader.remove(revision)

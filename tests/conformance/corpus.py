@@ -45,14 +45,6 @@ def cases() -> list[dict[str, Any]]:
     return yaml.safe_load((CORPUS / "cases.yaml").read_text())
 
 
-def case_ids(selected: list[dict[str, Any]]) -> list[str]:
-    return [c["name"] for c in selected]
-
-
-def _config_dir(case: dict[str, Any]) -> Path:
-    return CORPUS / "configs" / case["config"]
-
-
 def cluster_for(case: dict[str, Any]) -> ClusterFacts:
     return cluster_facts_from_mapping(case["environment"], environ={})
 
@@ -204,13 +196,6 @@ def _normalise_for_compare(pod: dict[str, Any], *, injected: bool, drop_metajson
 class WebhookOutcome:
     passed: bool
     detail: str
-
-
-def webhook_review(pod: dict[str, Any], namespace: str, uid: str = "case") -> dict[str, Any]:
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                        "resource": {"group": "", "version": "v1", "resource": "pods"},
-                        "operation": "CREATE", "namespace": namespace, "object": pod}}
 
 
 def webhook_pairs(case: dict[str, Any]) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:

@@ -13,7 +13,8 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
-ISTIO_CONFIGS = Path("/work/shared/conformance/istio/configs/default")
+ISTIO_CONFIGS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "istio" / "configs" / "default"
+"""Istio's default-install config, in the shared corpus beside the checkout (see README, Conformance)."""
 
 
 def marked_config(mark: str, *, policy: str = "enabled") -> str:
@@ -76,8 +77,9 @@ def istio_texts() -> tuple[str, str, str] | None:
     return parts[0].read_text(), parts[1].read_text(), parts[2].read_text()
 
 
-async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait until ``await check()`` holds, for checks that must themselves make requests."""
+async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until ``await check()`` holds, for checks that must themselves make requests. The deadline is only
+    reached when something is broken, so it is generous: a swap builds, loads and compiles on a busy machine."""
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.01)

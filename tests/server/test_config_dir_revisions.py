@@ -13,7 +13,14 @@ import pytest
 from injector.app import ServerOptions
 from tests.fakekube.fixtures import eventually
 from tests.server.conftest import MakeWebhook, Webhook, metric, pod
-from tests.server.revisions_support import BROKEN_CONFIG, eventually_async, injected, istio_texts, marked_config
+from tests.server.revisions_support import (
+    BROKEN_CONFIG,
+    ISTIO_CONFIGS,
+    eventually_async,
+    injected,
+    istio_texts,
+    marked_config,
+)
 
 REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
 
@@ -118,7 +125,7 @@ async def test_istio_default_config_serves_beside_a_jinja_revision(root: Path,
                                                                    make_webhook: MakeWebhook) -> None:
     texts = istio_texts()
     if texts is None:
-        pytest.skip("Istio's default configs are not in /work/shared/conformance/istio/configs/default")
+        pytest.skip(f"Istio's default configs are not in {ISTIO_CONFIGS}")
     config, values, mesh = texts
     write_revision(root, "1-29", config, values=values, mesh=mesh)
     write_revision(root, "canary", marked_config("canary-1"))

@@ -19,7 +19,7 @@ from injector.app import install_snapshot
 from tests.conformance import corpus
 from workers.config.snapshot import build_revision_config
 from tests.conformance.expected_failures import WEBHOOK_ISTIO_TEMPLATES
-from tests.server.conftest import MakeWebhook, review
+from tests.server.conftest import MakeWebhook
 
 pytestmark = [pytest.mark.conformance, pytest.mark.skipif(not corpus.available(), reason=corpus.MISSING_REASON)]
 

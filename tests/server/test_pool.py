@@ -8,6 +8,7 @@ import pytest
 
 from tests.server.conftest import FAKE_JOB
 from tests.server.fake_job import build_fake_config
+from tests.server.revisions_support import eventually_async
 from workers.facts import RequestFacts
 from workers.pool import GenerationRejected, JobFailed, PoolClosed, WorkerPool
 
@@ -38,9 +39,9 @@ async def test_jobs_queued_for_a_retired_generation_still_run() -> None:
     await pool.start()
     try:
         await pool.load(build_fake_config(None, None, None, generation=1), 1)
-        running = asyncio.ensure_future(pool.submit(1, _pod(**{"test/sleep": "0.3"}), FACTS))
+        running = asyncio.ensure_future(pool.submit(1, _pod(**{"test/sleep": "1"}), FACTS))
         queued = asyncio.ensure_future(pool.submit(1, _pod(), FACTS))
-        await asyncio.sleep(0.05)
+        await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
         assert pool.queue_depth == 1 and pool.busy == 1
         await pool.load(build_fake_config(None, None, None, generation=2), 2)
         pool.retire(1)
@@ -68,7 +69,7 @@ async def test_close_finishes_running_jobs_then_refuses_new_ones() -> None:
     await pool.start()
     await pool.load(build_fake_config(None, None, None, generation=1), 1)
     running = asyncio.ensure_future(pool.submit(1, _pod(**{"test/sleep": "0.3"}), FACTS))
-    await asyncio.sleep(0.05)
+    await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
     await pool.close()
     assert b"default/1/" in await running
     with pytest.raises(PoolClosed):

@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 
 from injector.app import ServerOptions
 from injector.sources.files import ConfigFiles
-from tests.server.conftest import MakeWebhook, patch_of, pod, review
+from tests.server.conftest import MakeWebhook, metric, patch_of, pod, review
+from tests.server.serve_process import free_port, start_serve, wait_ready
 
 REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
 
@@ -60,37 +58,31 @@ async def test_real_template_made_slow_hits_the_deadline(make_webhook: MakeWebho
     assert "test-ns/slow timed out after 1.50s" in reply["response"]["status"]["message"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+async def _until_a_worker_is_busy(session: aiohttp.ClientSession, metrics_url: str) -> None:
+    """Until the render (~1.8s here) is under way: a fixed sleep could signal before the request arrived."""
+    async with asyncio.timeout(30):
+        while True:
+            async with session.get(metrics_url) as response:
+                if metric(await response.text(), "sidecar_injector_pool_workers_busy") == 1:
+                    return
+            await asyncio.sleep(0.02)
 
 
 async def test_serve_command_drains_in_flight_requests_on_sigterm(cert_dir: Path, client_ssl: ssl.SSLContext,
                                                                   tmp_path: Path) -> None:
     (tmp_path / "config").write_text(slow_config(100))
-    port, monitoring = _free_port(), _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "injector.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-        "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
+    port, monitoring = free_port(), free_port()
+    process = await start_serve(
+        port, "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
         "--config-dir", str(tmp_path), "--workers", "1", "--monitoring-port", str(monitoring),
         "--log-format", "json", stderr=asyncio.subprocess.PIPE)
     try:
+        await wait_ready(f"http://127.0.0.1:{monitoring}/readyz", process)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as session:
-            for _ in range(600):  # generous: start-up compiles templates in every worker, and CI machines are busy
-                try:
-                    async with session.get(f"http://127.0.0.1:{monitoring}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("server never became ready")
             request = asyncio.ensure_future(session.post(
                 f"https://127.0.0.1:{port}/inject", data=orjson.dumps(review(pod(), uid="drain")),
                 headers={"Content-Type": "application/json"}))
-            await asyncio.sleep(0.5)  # the render (~1.8s) is under way
+            await _until_a_worker_is_busy(session, f"http://127.0.0.1:{monitoring}/metrics")
             process.send_signal(signal.SIGTERM)
             response = await request
             reply = orjson.loads(await response.read())

@@ -17,13 +17,7 @@ from cryptography import x509
 
 from injector.sources.files import ConfigFiles
 from tests.server.conftest import MakeWebhook, annotations_of, metric, pod, review, run_certs
-
-
-async def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+from tests.server.revisions_support import eventually_async
 
 
 # ------------------------------------------------------------------------------------------------ deadline
@@ -64,11 +58,11 @@ async def test_abandoned_jobs_leave_the_queue_and_stuck_workers_are_replaced(mak
     # The two workers stuck on abandoned 20s jobs are killed after the grace period and replaced.
     async def replaced() -> bool:
         return metric(await webhook.metrics(), "sidecar_injector_pool_worker_restarts_total") == 2
-    await _wait_for(replaced)
+    await eventually_async(replaced)
     async def ready() -> bool:
         async with webhook.session.get(webhook.url("/readyz")) as response:
             return response.status == 200
-    await _wait_for(ready)
+    await eventually_async(ready)
     reply = await webhook.admit(pod(), path="/inject?timeout=10s")
     assert reply["response"]["allowed"] is True
 
@@ -81,7 +75,7 @@ async def test_worker_killed_mid_request_is_replaced_and_the_request_retried(mak
     pid_file = tmp_path / "busy.pid"
     obj = pod(name="victim", annotations={"test/pid-file": str(pid_file), "test/sleep": "1"})
     request = asyncio.ensure_future(webhook.admit(obj, uid="victim"))
-    await _wait_for(lambda: asyncio.sleep(0, pid_file.exists()))
+    await eventually_async(lambda: asyncio.sleep(0, pid_file.exists()))
     first_pid = int(pid_file.read_text())
     pid_file.unlink()
     os.kill(first_pid, signal.SIGKILL)
@@ -93,7 +87,7 @@ async def test_worker_killed_mid_request_is_replaced_and_the_request_retried(mak
     assert metric(text, "sidecar_injector_pool_worker_restarts_total") == 1
     async def back_to_two() -> bool:
         return webhook.services.pool.ready
-    await _wait_for(back_to_two)
+    await eventually_async(back_to_two)
 
 
 async def test_a_pod_that_kills_every_worker_gets_an_answer(make_webhook: MakeWebhook, tmp_path: Path) -> None:
@@ -102,7 +96,7 @@ async def test_a_pod_that_kills_every_worker_gets_an_answer(make_webhook: MakeWe
     obj = pod(annotations={"test/pid-file": str(pid_file), "test/sleep": "5"})
     request = asyncio.ensure_future(webhook.admit(obj))
     for _ in range(2):  # the first try and the retry both lose their worker
-        await _wait_for(lambda: asyncio.sleep(0, pid_file.exists()))
+        await eventually_async(lambda: asyncio.sleep(0, pid_file.exists()))
         pid = int(pid_file.read_text())
         pid_file.unlink()
         os.kill(pid, signal.SIGKILL)
@@ -124,19 +118,19 @@ async def test_bad_config_reload_keeps_the_old_one_serving(make_webhook: MakeWeb
     async def rejected(count: float) -> bool:
         return metric(await webhook.metrics(),
                       'sidecar_injector_config_reload_failures_total{revision="default"}') == count
-    await _wait_for(lambda: rejected(1))
+    await eventually_async(lambda: rejected(1))
     assert annotations_of(await webhook.admit(pod()))["test/rendered-by"] == "default/1/default"
 
     (config_dir / "config").write_text("policy: enabled\n")
     (config_dir / "values").write_text("broken: true\n")  # rejected by validation
-    await _wait_for(lambda: rejected(2))
+    await eventually_async(lambda: rejected(2))
     assert annotations_of(await webhook.admit(pod()))["test/rendered-by"] == "default/1/default"
 
     (config_dir / "values").write_text("{}\n")
     async def reloaded() -> bool:
         reply = await webhook.admit(pod())
         return annotations_of(reply)["test/rendered-by"] != "default/1/default"
-    await _wait_for(reloaded)
+    await eventually_async(reloaded)
     text = await webhook.metrics()
     generation = metric(text, 'sidecar_injector_config_generation{revision="default"}')
     assert generation > 1
@@ -156,9 +150,11 @@ async def test_reload_under_traffic_never_fails_a_request(make_webhook: MakeWebh
             seen.add(annotations_of(reply)["test/rendered-by"])
 
     runners = [asyncio.ensure_future(traffic()) for _ in range(4)]
+    await eventually_async(lambda: asyncio.sleep(0, len(seen) == 1))
     for index in range(3):
         (tmp_path / "values").write_text(f"round: {index}\n")
-        await asyncio.sleep(0.5)
+        # The next write waits until traffic has been served by this one: two writes in one poll would coalesce.
+        await eventually_async(lambda: asyncio.sleep(0, len(seen) >= index + 2))
     stop.set()
     await asyncio.gather(*runners)
     assert len(seen) >= 3  # several generations served, none of the requests failed
@@ -202,7 +198,7 @@ async def test_certificate_rotation_under_traffic(make_webhook: MakeWebhook, cer
                         answered += 1
 
     runners = [asyncio.ensure_future(traffic(fresh)) for fresh in (False, True, True)]
-    await asyncio.sleep(0.3)
+    await eventually_async(lambda: asyncio.sleep(0, answered >= 10))  # traffic flows before the rotation
     # A new serving certificate from the same CA, written the way a secret mount or cert-manager would.
     rotated = tmp_path / "rotated"
     assert run_certs("--dns-name", "localhost", "--dns-name", "127.0.0.1", "--out-dir", str(rotated),
@@ -214,9 +210,10 @@ async def test_certificate_rotation_under_traffic(make_webhook: MakeWebhook, cer
 
     async def rotated_in() -> bool:
         return await asyncio.to_thread(_serial_seen, webhook.server.port, ca) == new_serial
-    await _wait_for(rotated_in)
+    await eventually_async(rotated_in)
     assert await asyncio.to_thread(_serial_seen, webhook.server.port, ca, "127.0.0.1") == new_serial
-    await asyncio.sleep(0.3)
+    rotated_at = answered
+    await eventually_async(lambda: asyncio.sleep(0, answered >= rotated_at + 10))  # and keeps flowing after it
     stop.set()
     await asyncio.gather(*runners)
     assert old_serial != new_serial and answered > 20
@@ -235,7 +232,7 @@ async def test_mismatched_certificate_and_key_keep_the_old_pair(make_webhook: Ma
     shutil.copy(other / "tls.crt", cert_dir / "tls.crt")  # certificate without its key
     async def failed() -> bool:
         return metric(await webhook.metrics(), "sidecar_injector_tls_reload_failures_total") >= 1
-    await _wait_for(failed)
+    await eventually_async(failed)
     assert await asyncio.to_thread(_serial_seen, webhook.server.port, ca) == old_serial
     assert (await webhook.admit(pod()))["response"]["allowed"] is True
 
@@ -246,7 +243,7 @@ async def test_graceful_shutdown_finishes_in_flight_requests(make_webhook: MakeW
     webhook = await make_webhook()
     pool = webhook.services.pool
     in_flight = asyncio.ensure_future(webhook.admit(pod(annotations={"test/sleep": "1"}), uid="last"))
-    await _wait_for(lambda: asyncio.sleep(0, pool.busy == 1))
+    await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
     closing = asyncio.ensure_future(webhook.server.close())
     reply = await in_flight
     assert reply["response"]["allowed"] is True and reply["response"]["uid"] == "last"

@@ -6,9 +6,7 @@ change is observed the way a user would: through the next admission's patch.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +19,15 @@ from injector.sources.kube_revisions import REJECTED_REASON, KubeSettings
 from tests.fakekube import FakeKube
 from tests.fakekube.fixtures import FAST_BACKOFF, eventually, fake_kube, kubeconfig  # noqa: F401
 from tests.server.conftest import MakeWebhook, Webhook, metric, pod, review
-from tests.server.revisions_support import BROKEN_CONFIG, eventually_async, injected, istio_texts, marked_config
+from tests.server.revisions_support import (
+    BROKEN_CONFIG,
+    ISTIO_CONFIGS,
+    eventually_async,
+    injected,
+    istio_texts,
+    marked_config,
+)
+from tests.server.serve_process import free_port, start_serve, wait_ready
 
 NS = "istio-system"
 REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
@@ -160,7 +166,7 @@ async def test_istio_configmaps_serve_the_default_revision(fake_kube: FakeKube, 
                                                           make_webhook: MakeWebhook) -> None:
     texts = istio_texts()
     if texts is None:
-        pytest.skip("Istio's default configs are not in /work/shared/conformance/istio/configs/default")
+        pytest.skip(f"Istio's default configs are not in {ISTIO_CONFIGS}")
     config, values, mesh = texts
     fake_kube.create("configmaps", injector_cm("default", config, values), NS)
     fake_kube.create("configmaps", {"metadata": {"name": "istio"}, "data": {"mesh": mesh}}, NS)
@@ -183,35 +189,23 @@ async def test_openshift_ids_come_from_the_namespace_annotations() -> None:
     assert not facts.live.nodes_watched and not request.native_sidecars
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_serve_command_with_kube_flags(fake_kube: FakeKube, kubeconfig: Path, cert_dir: Path,  # noqa: F811
                                             client_ssl: ssl.SSLContext) -> None:
     fake_kube.create("configmaps", injector_cm("blue", marked_config("blue-1")), "mesh-control")
     fake_kube.create("namespaces", namespace("apps", {"istio.io/rev": "blue"}))
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "injector.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-        "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
+    port = free_port()
+    process = await start_serve(
+        port, "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
         "--kube", "--kubeconfig", str(kubeconfig), "--control-namespace", "mesh-control", "--workers", "1",
         "--log-format", "json", stderr=asyncio.subprocess.PIPE)
     try:
+        await wait_ready(f"https://localhost:{port}/readyz", process, ssl_context=client_ssl)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as session:
-            reply = None
-            for _ in range(300):
-                try:
-                    async with session.post(f"https://localhost:{port}/inject",
-                                            data=orjson.dumps(review(pod(namespace="apps"), namespace="apps")),
-                                            headers={"Content-Type": "application/json"}) as response:
-                        reply = await response.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-        assert reply is not None and (injected(reply).revision, injected(reply).mark) == ("blue", "blue-1")
+            async with session.post(f"https://localhost:{port}/inject",
+                                    data=orjson.dumps(review(pod(namespace="apps"), namespace="apps")),
+                                    headers={"Content-Type": "application/json"}) as response:
+                reply = await response.json()
+        assert (injected(reply).revision, injected(reply).mark) == ("blue", "blue-1")
     finally:
         process.terminate()
         _, stderr = await process.communicate()

@@ -7,7 +7,6 @@ it themselves once per generation.
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 

@@ -21,7 +21,7 @@ from workers.k8s.quantity import QuantityError, canonical
 from workers.k8s.schema_data import SCHEMA
 from workers.serialize.gojson import OrderedStruct, format_g
 
-__all__ = ["SchemaError", "decoder"]
+__all__ = ["SchemaError", "decoder", "json_type_name"]
 
 Decoder = Callable[[Any], Any]
 
@@ -34,7 +34,9 @@ class _KindError(Exception):
     """A leaf decoder rejected a value; the enclosing struct turns it into a SchemaError naming the field."""
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """What Go's ``json: cannot unmarshal X into ...`` calls the JSON value that did not fit (never null: a null
+    always decodes, to the zero value)."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -197,9 +199,8 @@ class _Struct:
                 out = dec(item)
             except _KindError as exc:
                 got, want = exc.args
-                raise SchemaError(
-                    f"json: cannot unmarshal {_type_name(got)} into Go struct field {self.name}.{name} of type {want}"
-                ) from None
+                raise SchemaError(f"json: cannot unmarshal {json_type_name(got)} into Go struct field "
+                                  f"{self.name}.{name} of type {want}") from None
             if omit == _OMIT_FALSY:
                 if not out:
                     found.pop(pos, None)
@@ -464,7 +465,7 @@ def decoder(type_name: str) -> Callable[[Any], OrderedStruct]:
         try:
             return exact(value)
         except _KindError as exc:
-            got = _type_name(exc.args[0])
+            got = json_type_name(exc.args[0])
             raise SchemaError(f"json: cannot unmarshal {got} into Go value of type {name}") from None
 
     return decode

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from workers.k8s.types import container_json, normalize_pod
-from workers.merge import apply_container, apply_init_container
+from workers.merge import apply_container, apply_init_container, copy_json
 from workers.post.common import (INIT_CONTAINER, PROXY_CONTAINER, VALIDATION_CONTAINER, annotations_of,
                                  find_container, find_in_pod, find_sidecar)
 from workers.serialize.gojson import OrderedStruct, dumps
@@ -97,7 +97,7 @@ def adjust_init_container_user(merged: dict, original: dict, proxy_config: dict)
     inits = (merged.get("spec") or {}).get("initContainers")
     if find_container(INIT_CONTAINER, inits) is None and find_container(VALIDATION_CONTAINER, inits) is None:
         return merged
-    merged = orjson.loads(orjson.dumps(merged))
+    merged = copy_json(merged)
     inits = merged["spec"]["initContainers"]
     init = find_container(INIT_CONTAINER, inits) or find_container(VALIDATION_CONTAINER, inits)
     tproxy = proxy_config.get("interceptionMode") == "TPROXY" or \
@@ -149,7 +149,7 @@ def reset_openshift_sidecar_user(pod: dict) -> dict:
             app_uid = uid if uid is not None else app_uid
     if proxy_uid != app_uid:
         return pod
-    pod = orjson.loads(orjson.dumps(pod))
+    pod = copy_json(pod)
     context = find_sidecar(pod)["securityContext"]
     context.pop("runAsUser", None)
     context.pop("runAsGroup", None)

@@ -4,11 +4,9 @@ from __future__ import annotations
 from typing import Mapping
 
 from workers.post.common import annotations_of, find_sidecar, labels_of
+from workers.proxy_env import NETWORK_ENV, NETWORK_LABEL
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import STATUS_ANNOTATION
-
-NETWORK_LABEL = "topology.istio.io/network"
-NETWORK_ENV = "ISTIO_META_NETWORK"
 
 
 def overwrite_cluster_info(pod: dict, proxy_env: Mapping[str, str]) -> None:

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from workers.serialize.gojson import shortest_digits
+from workers.serialize.gojson import format_g
 
 __all__ = ["format_value", "go_type_name", "quote", "sprint", "sprintf", "sprintln"]
 
@@ -64,30 +64,11 @@ def quote(s: str, ascii_only: bool = False) -> str:
     return "".join(out)
 
 
-def _float_g_shortest(x: float) -> str:
-    """``%v``/``%g`` of a finite non-negative float64: shortest digits, exponent form when exp < -4 or exp >= 6."""
-    if x == 0:
-        return "0"
-    digits, dp = shortest_digits(x)
-    exp = dp - 1
-    if exp < -4 or exp >= 6:  # Go uses precision 6 for this decision when printing the shortest form
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if dp <= 0:
-        return "0." + "0" * -dp + digits
-    if dp >= len(digits):
-        return digits + "0" * (dp - len(digits))
-    return digits[:dp] + "." + digits[dp:]
-
-
 def _format_float(x: float) -> str:
-    """``%v`` of a float64."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    body = _float_g_shortest(abs(x))
-    return "-" + body if math.copysign(1.0, x) < 0 else body
+    """``%v`` of a float64: ``strconv.FormatFloat(x, 'g', -1, 64)``, which keeps the sign of negative zero."""
+    if x == 0 and math.copysign(1.0, x) < 0:
+        return "-0"
+    return format_g(x)
 
 
 def format_value(v: Any) -> str:
@@ -204,7 +185,7 @@ def _fmt_float(v: float, verb: str, spec: _Spec) -> str:
     a = abs(v)
     prec = spec.prec
     if verb in "vgG" and prec is None:
-        body = _float_g_shortest(a)
+        body = format_g(a)
         if verb == "G":
             body = body.upper()
     else:
