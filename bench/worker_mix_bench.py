@@ -34,7 +34,7 @@ def run_mix(requests: int, worker_gc: bool) -> float:
 
     from workers.config.snapshot import build_revision_config
     from workers.facts import RequestFacts
-    from workers.pool_worker import GC_GEN0_THRESHOLD
+    from workers import gc_policy
     from workers.render import Injector
 
     locust = _locust_module()
@@ -42,7 +42,7 @@ def run_mix(requests: int, worker_gc: bool) -> float:
     gc.collect()
     gc.freeze()  # as the worker does after loading a generation
     if worker_gc:
-        gc.set_threshold(GC_GEN0_THRESHOLD, 20, 10)
+        gc_policy.apply()
     rnd = random.Random(1)
     same = [lambda: locust.deployment_pod(rnd.choice(["checkout", "cart", "search"]), "5d8f7c9b4")]
     makers = same * 6 + [locust.distinct_pod] * 3 + [locust.large_pod]

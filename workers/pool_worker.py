@@ -16,6 +16,7 @@ import struct
 import traceback
 from typing import Any, Callable, Protocol
 
+from workers import gc_policy
 from workers.config.errors import ConfigError
 from workers.errors import InjectionError
 
@@ -126,15 +127,9 @@ def serve(sock: socket.socket, job_spec: str) -> None:
             jobs.pop(generation, None)
 
 
-GC_GEN0_THRESHOLD = 50_000
-"""One injection allocates tens of thousands of short-lived objects (a 2000-env pod far more), so Python's default
-gen-0 threshold of 700 ran a collection every few pods and full ones often (``bench/worker_mix_bench.py`` measured
-1.25-1.6x more CPU per request on the load-test mix). Cycles are still collected, just in fewer, larger batches."""
-
-
 def main(sock: socket.socket, job_spec: str) -> None:
     """Process entry point. Ctrl-C reaches the whole process group; only the parent decides when workers stop."""
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 10)
+    gc_policy.apply()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
