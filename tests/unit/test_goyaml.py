@@ -202,7 +202,7 @@ def _documents(path: Path) -> list[str]:
     return [d for d in re.split(r"^---[ \t]*\n", path.read_text(), flags=re.M) if d.strip()]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="conformance corpus /work/shared is absent")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not found at {CORPUS}")
 def test_goldens_round_trip_byte_for_byte() -> None:
     matched = 0
     failed = set()

@@ -34,7 +34,7 @@ def _workloads(pattern: str) -> list[tuple[str, int, dict]]:
     ]
 
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="conformance corpus /work/shared is absent")
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not found at {CORPUS}")
 
 
 @needs_corpus

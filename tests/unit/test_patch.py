@@ -12,7 +12,7 @@ import yaml
 from workers.patch import create_patch, dumps_patch, equal
 from workers.serialize.gojson import OrderedStruct
 
-GOLDENS = pathlib.Path("/work/shared/conformance/istio/inject")
+GOLDENS = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "istio" / "inject"
 
 
 def pod_templates(path: pathlib.Path) -> list[dict]:
