@@ -3,14 +3,13 @@
     python bench/serve_latency_bench.py [--requests N] [--workers W]
 
 Starts ``injector serve`` (embedded default config) with a fresh certificate, sends N AdmissionReviews of each class
-from loadtest/locustfile.py one at a time, and prints p50/p90/p99 in milliseconds. One request in flight at a time,
+from loadtest/pods.py one at a time, and prints p50/p90/p99 in milliseconds. One request in flight at a time,
 so this is the service time of one admission, not a throughput figure (that is the locust run's job).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import ssl
 import sys
 import tempfile
@@ -22,15 +21,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from loadtest import pods  # noqa: E402
 from tests.server.conftest import run_certs  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
-
-
-def _locust_module():
-    spec = importlib.util.spec_from_file_location("locustfile", ROOT / "loadtest" / "locustfile.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -39,7 +32,6 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 async def measure(requests: int, workers: int) -> None:
-    locust = _locust_module()
     with tempfile.TemporaryDirectory() as tmp:
         assert run_certs("--dns-name", "127.0.0.1", "--out-dir", tmp) == 0
         port, monitoring = free_port(), free_port()
@@ -49,13 +41,13 @@ async def measure(requests: int, workers: int) -> None:
         try:
             await wait_ready(f"http://127.0.0.1:{monitoring}/readyz", process)
             context = ssl.create_default_context(cafile=f"{tmp}/ca.crt")
-            classes = {"same-deployment": lambda: locust.deployment_pod("checkout", "5d8f7c9b4"),
-                       "distinct": locust.distinct_pod, "large-2000-env": locust.large_pod}
+            classes = {"same-deployment": lambda: pods.deployment_pod("checkout", "5d8f7c9b4"),
+                       "distinct": pods.distinct_pod, "large-2000-env": pods.large_pod}
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=1)) as session:
                 for name, make in classes.items():
                     samples = []
                     for index in range(requests + 10):
-                        body = locust.admission_review(make(), "shop")
+                        body = pods.admission_review(make(), "shop")
                         start = time.perf_counter()
                         async with session.post(f"https://127.0.0.1:{port}/inject?timeout=10s", data=body,
                                                 headers={"Content-Type": "application/json"}) as response:

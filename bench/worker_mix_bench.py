@@ -2,14 +2,13 @@
 
     python bench/worker_mix_bench.py [--requests N] [--rounds R]
 
-The mix is the load test's (6 same-Deployment : 3 distinct : 1 large pod, from loadtest/locustfile.py). Each
+The mix is the load test's (6 same-Deployment : 3 distinct : 1 large pod, from loadtest/pods.py). Each
 setting runs in its own fresh process, alternating R times, so both see the same machine drift.
 """
 from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import random
 import statistics
 import subprocess
@@ -18,13 +17,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _locust_module():
-    spec = importlib.util.spec_from_file_location("locustfile", ROOT / "loadtest" / "locustfile.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def run_mix(requests: int, worker_gc: bool) -> float:
@@ -36,16 +28,16 @@ def run_mix(requests: int, worker_gc: bool) -> float:
     from workers.facts import RequestFacts
     from workers import gc_policy
     from workers.render import Injector
+    from loadtest import pods
 
-    locust = _locust_module()
     injector = Injector(build_revision_config(None, None, None))
     gc.collect()
     gc.freeze()  # as the worker does after loading a generation
     if worker_gc:
         gc_policy.apply()
     rnd = random.Random(1)
-    same = [lambda: locust.deployment_pod(rnd.choice(["checkout", "cart", "search"]), "5d8f7c9b4")]
-    makers = same * 6 + [locust.distinct_pod] * 3 + [locust.large_pod]
+    same = [lambda: pods.deployment_pod(rnd.choice(["checkout", "cart", "search"]), "5d8f7c9b4")]
+    makers = same * 6 + [pods.distinct_pod] * 3 + [pods.large_pod]
     bodies = [orjson.dumps(rnd.choice(makers)()) for _ in range(requests)]
     facts = RequestFacts(namespace="shop")
     start = time.process_time()
