@@ -20,8 +20,7 @@ from aiohttp import web
 
 from injector import admission, urlpath
 from injector.decision import should_inject
-from injector.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from injector.metrics import InjectorMetrics, create_metrics
+from injector.metrics import InjectorMetrics
 from injector.revision_loader import RevisionLoader
 from injector.revisions import DEFAULT_REVISION, RevisionRegistry
 from injector.routing import resolve_revision
@@ -109,7 +108,7 @@ class Verdict:
 
     allowed: bool
     outcome: str
-    """injected | skipped | denied"""
+    """injected | skipped | denied | http_error (see ``metrics.OUTCOMES``)"""
     reason: str
     """Decision code, or the failure type when denied."""
     message: str | None = None
@@ -118,18 +117,20 @@ class Verdict:
 
 # ------------------------------------------------------------------------------------------------ HTTP helpers
 
-def _http_error(request: web.Request, services: Services, status: int, message: str,
-                failure: str) -> web.Response:
+Answer = tuple[web.Response, str, Verdict]
+"""What one inject request produced: the reply, the revision that served it ("" if none) and the verdict."""
+
+
+def _http_error(request: web.Request, status: int, message: str, failure: str) -> Answer:
     """Go's ``http.Error``: plain text, nosniff, message plus newline."""
-    services.metrics.failure.inc(failure)
     admission_log.warning("request refused", extra={"fields": {
         "status": status, "reason": failure, "path": request.path, "remote": request.remote}})
-    return web.Response(status=status, text=message + "\n", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    response = web.Response(status=status, text=message + "\n", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+    return response, "", Verdict(False, "http_error", failure, message)
 
 
-def _review_response(services: Services, body: bytes) -> web.Response:
-    services.metrics.success.inc()
+def _review_response(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
@@ -154,40 +155,38 @@ async def handle_inject(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    services.metrics.requests.inc()
+    revision, outcome, reason = "", "http_error", "internal"  # what an unexpected exception counts as
     try:
-        return await _inject(request, services, started)
+        response, revision, verdict = await _inject(request, services, started)
+        outcome, reason = verdict.outcome, verdict.reason
+        return response
     finally:
-        services.metrics.duration.observe(loop.time() - started)
+        label = revision if services.registry.get(revision) is not None else ""
+        services.metrics.observe_admission(label, outcome, reason, loop.time() - started)
 
 
-async def _inject(request: web.Request, services: Services, started: float) -> web.StreamResponse:
+async def _inject(request: web.Request, services: Services, started: float) -> Answer:
     limit = services.options.max_body_bytes
     body = await _read_limited(request, limit)
     if body is None:
-        return _http_error(request, services, 413, f"Request entity too large: limit is {limit}",
-                           "body_too_large")
+        return _http_error(request, 413, f"Request entity too large: limit is {limit}", "body_too_large")
     if not body:
-        return _http_error(request, services, 400, "no body found", "no_body")
+        return _http_error(request, 400, "no body found", "no_body")
     if request.headers.get("Content-Type") != "application/json":
-        return _http_error(request, services, 415, "invalid Content-Type, want `application/json`",
-                           "content_type")
+        return _http_error(request, 415, "invalid Content-Type, want `application/json`", "content_type")
     try:
         review = admission.decode_review(body)
     except (admission.ReviewError, admission.RequestError) as exc:
         api_version = exc.api_version if isinstance(exc, admission.RequestError) else None
-        services.metrics.failure.inc("decode")
-        _log_admission(request, None, "", Verdict(False, "denied", "decode", str(exc)), started)
-        return _review_response(services, admission.encode_response(api_version, "", allowed=False,
-                                                                    message=str(exc)))
+        verdict = Verdict(False, "denied", "decode", str(exc))
+        _log_admission(request, None, "", verdict, started)
+        return _review_response(admission.encode_response(api_version, "", allowed=False,
+                                                          message=str(exc))), "", verdict
     revision, verdict = await _admit(request, services, review, started)
-    if verdict.outcome == "skipped":
-        services.metrics.skip.inc()
-    elif verdict.outcome == "denied":
-        services.metrics.failure.inc(verdict.reason)
     _log_admission(request, review, revision, verdict, started)
-    return _review_response(services, admission.encode_response(
-        review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message, patch=verdict.patch))
+    return _review_response(admission.encode_response(
+        review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message,
+        patch=verdict.patch)), revision, verdict
 
 
 def _route_revision(request: web.Request, services: Services, pod: dict[str, Any], namespace: str) -> str:
@@ -272,11 +271,14 @@ async def handle_healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+def _is_ready(services: Services) -> bool:
+    """Some revision has a snapshot and every worker holds its compiled templates (the config sources have
+    loaded before the server listens). Any revision, not ``--revision``: a cluster may run only canaries."""
+    return bool(services.registry.revisions()) and services.pool.ready
+
+
 async def handle_readyz(request: web.Request) -> web.Response:
-    """Ready once some revision has a snapshot and every worker holds its compiled templates (the config sources
-    have loaded before the server listens). Any revision, not ``--revision``: a cluster may run only canaries."""
-    services = request.app[SERVICES]
-    if services.registry.revisions() and services.pool.ready:
+    if _is_ready(request.app[SERVICES]):
         return web.Response(text="ready\n")
     return web.Response(status=503, text="not ready\n")
 
@@ -288,8 +290,9 @@ async def handle_debug_revisions(request: web.Request) -> web.Response:
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=request.app[SERVICES].metrics.render())
-    response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+    body, content_type = request.app[SERVICES].metrics.exposition(request.headers.get("Accept"))
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type  # carries its own charset and version parameters
     return response
 
 
@@ -309,17 +312,16 @@ def _track_changes(services: Services) -> None:
         if old is not None:
             services.pool.retire(old.generation)
         if new is None:
-            metrics.config_generation.remove(revision)
+            metrics.revision_removed(revision)
         else:
-            metrics.config_generation.set(new.generation, revision)
-            metrics.config_reloads.inc(revision)
+            metrics.revision_installed(revision, new.generation)
 
     services.registry.add_listener(on_change)
 
 
 def _config_error(services: Services) -> Callable[[str, Exception], None]:
     def on_error(revision: str, exc: Exception) -> None:
-        services.metrics.config_reload_failures.inc(revision)
+        services.metrics.revision_rejected(revision)
         log.error("rejected new config for revision %s, the previous one keeps serving: %s", revision, exc)
 
     return on_error
@@ -371,12 +373,12 @@ def _file_layout(options: ServerOptions) -> Callable[[], dict[str, ConfigFiles]]
 
 def create_app(options: ServerOptions) -> web.Application:
     """The TLS-port application: /inject routes plus probes and metrics."""
-    metrics = create_metrics()
+    metrics = InjectorMetrics()
     pool = WorkerPool(options.workers, job=options.job, start_method=options.start_method,
                       hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc)
-    metrics.queue_depth.read = lambda: pool.queue_depth
-    metrics.workers_busy.read = lambda: pool.busy
     services = Services(options, RevisionRegistry(), pool, metrics)
+    metrics.watch(queue_depth=lambda: pool.queue_depth, busy=lambda: pool.busy, worker_pids=lambda: pool.pids,
+                  ready=lambda: _is_ready(services))
     _track_changes(services)
 
     app = web.Application()

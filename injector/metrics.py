@@ -1,162 +1,168 @@
-"""Prometheus metrics under Istio's names, written in the text exposition format (version 0.0.4).
+"""Every Prometheus metric the server exports, declared in one place, on prometheus-client.
 
-A few counters, gauges and one histogram do not justify a dependency; all updates happen in the event loop, so no
-locks are needed. Gauges that mirror live state (queue depth) read it at scrape time through a callback.
+Istio's five injection metrics keep their names, buckets and (lack of) labels, so dashboards written for istiod's
+injector keep working; ``sidecar_injection_failure_total`` carries the ``type`` label this injector always had. Our
+own ``sidecar_injector_*`` metrics add what operating one process for several revisions needs, with a ``revision``
+label where the revision is known (cardinality = revisions served, never a client-chosen name). Each application
+gets its own ``CollectorRegistry`` (tests build many apps in one process), holding the standard process, platform
+and GC collectors too.
+
+To add a metric: declare it in ``InjectorMetrics.__init__`` with ``registry=registry`` and use the attribute.
 """
 from __future__ import annotations
 
-import bisect
-import math
-from dataclasses import dataclass
+import contextlib
+import os
 from typing import Callable, Iterable
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, PlatformCollector,
+                               ProcessCollector, disable_created_metrics)
+from prometheus_client.exposition import choose_encoder
+
+# Istio's Go exporter writes no ``<name>_created`` series; without them every counter and histogram costs one
+# series less and the exposition matches istiod's. The switch is process-wide and read when a metric is created.
+disable_created_metrics()
+
 ISTIO_TIME_BUCKETS = (0.1, 1.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+ADMISSION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+"""Istio's buckets start at 100 ms, far above a normal admission here; these resolve milliseconds for quantiles
+and reach the apiserver's maximum webhook timeout (30 s) for the "p99 near the timeout" alert."""
+
+OUTCOMES = ("injected", "skipped", "denied", "http_error")
+"""``http_error``: answered with an HTTP error status instead of an AdmissionReview (body, size, content type)."""
 
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return "{" + ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values)) + "}" if names else ""
-
-
-class _Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.label_names = labels
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> Iterable[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    """Monotonic count, optionally split by labels (values given positionally, in ``labels`` order)."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[tuple[str, ...], float] = {} if labels else {(): 0.0}
-
-    def inc(self, *label_values: str, amount: float = 1.0) -> None:
-        self._values[label_values] = self._values.get(label_values, 0.0) + amount
-
-    def samples(self) -> Iterable[str]:
-        for values, count in sorted(self._values.items()):
-            yield f"{self.name}{_labels(self.label_names, values)} {_number(count)}"
-
-
-class Gauge(_Metric):
-    """A value that goes up and down; ``read`` (if given) is called at scrape time instead."""
-
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[tuple[str, ...], float] = {}
-        self.read: Callable[[], float] | None = None
-
-    def set(self, value: float, *label_values: str) -> None:
-        self._values[label_values] = value
-
-    def remove(self, *label_values: str) -> None:
-        self._values.pop(label_values, None)
-
-    def samples(self) -> Iterable[str]:
-        if self.read is not None:
-            yield f"{self.name} {_number(float(self.read()))}"
-            return
-        for values, value in sorted(self._values.items()):
-            yield f"{self.name}{_labels(self.label_names, values)} {_number(value)}"
-
-
-class Histogram(_Metric):
-    """Cumulative buckets, ``_sum`` and ``_count`` (no labels: Istio's histogram has none)."""
-
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...]) -> None:
-        super().__init__(name, help_text)
-        self._bounds = tuple(sorted(buckets))
-        self._counts = [0] * (len(self._bounds) + 1)
-        self._sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self._counts[bisect.bisect_left(self._bounds, value)] += 1
-        self._sum += value
-
-    def samples(self) -> Iterable[str]:
-        running = 0
-        for bound, count in zip((*self._bounds, math.inf), self._counts):
-            running += count
-            yield f'{self.name}_bucket{{le="{_number(bound)}"}} {running}'
-        yield f"{self.name}_sum {repr(self._sum)}"
-        yield f"{self.name}_count {running}"
-
-
-@dataclass(frozen=True)
 class InjectorMetrics:
-    """Every metric the server exports; Istio's five first, then the pool's and the config sources'."""
+    """The registry of one application and every metric in it."""
 
-    requests: Counter
-    success: Counter
-    skip: Counter
-    failure: Counter
-    duration: Histogram
-    queue_depth: Gauge
-    workers_busy: Gauge
-    worker_restarts: Counter
-    config_generation: Gauge
-    config_reloads: Counter
-    config_reload_failures: Counter
-    tls_reloads: Counter
-    tls_reload_failures: Counter
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
 
-    def render(self) -> bytes:
-        lines: list[str] = []
-        for metric in vars(self).values():
-            lines += metric.header()
-            lines += metric.samples()
-        return ("\n".join(lines) + "\n").encode()
+        # Istio's (pkg/kube/inject/monitoring.go): every request; any AdmissionReview written (skips and
+        # allowed:false included); decision said no; each failure, by type; time of every request.
+        self.requests = Counter("sidecar_injection_requests_total", "Total number of sidecar injection requests.",
+                                registry=registry)
+        self.success = Counter("sidecar_injection_success_total",
+                               "Total number of successful sidecar injection requests (any admission reply "
+                               "written).", registry=registry)
+        self.skip = Counter("sidecar_injection_skip_total", "Total number of skipped sidecar injection requests.",
+                            registry=registry)
+        self.failure = Counter("sidecar_injection_failure_total",
+                               "Total number of failed sidecar injection requests.", ["type"], registry=registry)
+        self.duration = Histogram("sidecar_injection_time_seconds", "Total time taken for injection in seconds.",
+                                  buckets=ISTIO_TIME_BUCKETS, registry=registry)
+
+        # Per revision ("" when none was chosen: a malformed review, an HTTP error, a revision not served).
+        self.admissions = Counter("sidecar_injector_admissions_total",
+                                  "Requests on the inject paths by revision and outcome "
+                                  "(injected, skipped, denied, http_error).", ["revision", "outcome"],
+                                  registry=registry)
+        self.admission_duration = Histogram("sidecar_injector_admission_duration_seconds",
+                                            "Time from request to reply on the inject paths, by revision.",
+                                            ["revision"], buckets=ADMISSION_BUCKETS, registry=registry)
+
+        # Render pool (gauges read live state at scrape time: see ``watch``).
+        self.queue_depth = Gauge("sidecar_injector_pool_queue_depth", "Render jobs waiting for a free worker.",
+                                 registry=registry)
+        self.workers_busy = Gauge("sidecar_injector_pool_workers_busy", "Render workers running a job.",
+                                  registry=registry)
+        self.worker_restarts = Counter("sidecar_injector_pool_worker_restarts_total",
+                                       "Render worker processes that died and were replaced.", registry=registry)
+        self.workers_memory = Gauge("sidecar_injector_pool_workers_resident_memory_bytes",
+                                    "Resident memory of all live render workers together (process_* covers only "
+                                    "the front-end process).", registry=registry)
+        self.ready = Gauge("sidecar_injector_ready",
+                           "1 when /readyz answers ready (a revision loaded, every worker holds it), else 0.",
+                           registry=registry)
+
+        # Config sources.
+        self.config_generation = Gauge("sidecar_injector_config_generation",
+                                       "Generation of the config snapshot serving each revision.", ["revision"],
+                                       registry=registry)
+        self.config_reloads = Counter("sidecar_injector_config_reloads_total", "Config snapshots installed.",
+                                      ["revision"], registry=registry)
+        self.config_reload_failures = Counter("sidecar_injector_config_reload_failures_total",
+                                              "Config changes rejected (the previous snapshot kept serving).",
+                                              ["revision"], registry=registry)
+        self.config_rejected = Gauge("sidecar_injector_config_rejected",
+                                     "1 while the latest change of a revision's config is rejected and the "
+                                     "previous snapshot serves, 0 once a good one is installed.", ["revision"],
+                                     registry=registry)
+        self.tls_reloads = Counter("sidecar_injector_tls_reloads_total",
+                                   "Serving certificates loaded after a change.", registry=registry)
+        self.tls_reload_failures = Counter("sidecar_injector_tls_reload_failures_total",
+                                           "Serving certificate changes rejected (the previous one kept serving).",
+                                           registry=registry)
+
+        self._admission_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+    # ------------------------------------------------------------------------------------------ updates
+
+    def observe_admission(self, revision: str, outcome: str, failure_type: str, seconds: float) -> None:
+        """One request on an inject path, in Istio's counting (``failure_type`` is ignored unless the outcome is
+        ``denied`` or ``http_error``). Labelled children are cached: ``labels()`` costs more than the update."""
+        self.requests.inc()
+        self.duration.observe(seconds)
+        if outcome == "http_error":
+            self.failure.labels(failure_type).inc()
+        else:
+            self.success.inc()
+            if outcome == "skipped":
+                self.skip.inc()
+            elif outcome == "denied":
+                self.failure.labels(failure_type).inc()
+        children = self._admission_children.get((revision, outcome))
+        if children is None:
+            children = self._admission_children[(revision, outcome)] = (
+                self.admissions.labels(revision, outcome), self.admission_duration.labels(revision))
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def revision_installed(self, revision: str, generation: int) -> None:
+        self.config_generation.labels(revision).set(generation)
+        self.config_reloads.labels(revision).inc()
+        self.config_rejected.labels(revision).set(0)
+
+    def revision_rejected(self, revision: str) -> None:
+        self.config_reload_failures.labels(revision).inc()
+        self.config_rejected.labels(revision).set(1)
+
+    def revision_removed(self, revision: str) -> None:
+        for gauge in (self.config_generation, self.config_rejected):
+            with contextlib.suppress(KeyError):
+                gauge.remove(revision)
+
+    def watch(self, *, queue_depth: Callable[[], float], busy: Callable[[], float],
+              worker_pids: Callable[[], Iterable[int]], ready: Callable[[], bool]) -> None:
+        """Gauges that mirror live state are read when scraped, so the hot path never updates them."""
+        self.queue_depth.set_function(queue_depth)
+        self.workers_busy.set_function(busy)
+        self.workers_memory.set_function(lambda: resident_memory_bytes(worker_pids()))
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
+    # ------------------------------------------------------------------------------------------ exposition
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and Content-Type for a scrape: OpenMetrics when the ``Accept`` header asks for it, else the
+        text format 0.0.4."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
 
 
-def create_metrics() -> InjectorMetrics:
-    """A fresh set (one per application, so tests do not share counts)."""
-    return InjectorMetrics(
-        requests=Counter("sidecar_injection_requests_total", "Total number of sidecar injection requests."),
-        success=Counter("sidecar_injection_success_total",
-                        "Total number of successful sidecar injection requests (any admission reply written)."),
-        skip=Counter("sidecar_injection_skip_total", "Total number of skipped sidecar injection requests."),
-        failure=Counter("sidecar_injection_failure_total", "Total number of failed sidecar injection requests.",
-                        ("type",)),
-        duration=Histogram("sidecar_injection_time_seconds", "Total time taken for injection in seconds.",
-                           ISTIO_TIME_BUCKETS),
-        queue_depth=Gauge("sidecar_injector_pool_queue_depth", "Render jobs waiting for a free worker."),
-        workers_busy=Gauge("sidecar_injector_pool_workers_busy", "Render workers running a job."),
-        worker_restarts=Counter("sidecar_injector_pool_worker_restarts_total",
-                                "Render worker processes that died and were replaced."),
-        config_generation=Gauge("sidecar_injector_config_generation",
-                                "Generation of the config snapshot serving each revision.", ("revision",)),
-        config_reloads=Counter("sidecar_injector_config_reloads_total", "Config snapshots installed.",
-                               ("revision",)),
-        config_reload_failures=Counter("sidecar_injector_config_reload_failures_total",
-                                       "Config changes rejected (the previous snapshot kept serving).",
-                                       ("revision",)),
-        tls_reloads=Counter("sidecar_injector_tls_reloads_total", "Serving certificates loaded after a change."),
-        tls_reload_failures=Counter("sidecar_injector_tls_reload_failures_total",
-                                    "Serving certificate changes rejected (the previous one kept serving)."),
-    )
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_memory_bytes(pids: Iterable[int]) -> float:
+    """Sum of the resident set sizes of ``pids`` from ``/proc/<pid>/statm``; a vanished process counts 0 (it
+    may exit between listing and reading); 0 where there is no ``/proc``."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as statm:
+                total += int(statm.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return float(total * _PAGE_SIZE)

@@ -185,6 +185,11 @@ class WorkerPool:
     def busy(self) -> int:
         return sum(1 for w in self._workers if w.job is not None)
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for per-process figures such as memory)."""
+        return [w.process.pid for w in self._workers if not w.dead and w.process.pid is not None]
+
     # ----------------------------------------------------------------- jobs
 
     async def submit(self, generation: int, pod_json: bytes, facts: Any) -> bytes:

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from injector import admission, urlpath
-from injector.metrics import create_metrics
+from injector.metrics import InjectorMetrics
 from injector.revisions import RevisionRegistry
 from tests.server.conftest import run_certs
 
@@ -77,19 +77,23 @@ def test_pod_name_uses_generate_name() -> None:
 
 
 def test_metrics_exposition() -> None:
-    metrics = create_metrics()
-    metrics.requests.inc()
-    metrics.failure.inc('we"ird\n')
-    for value in (0.05, 0.1, 2.0, 100.0):
-        metrics.duration.observe(value)
-    text = metrics.render().decode()
-    assert "# TYPE sidecar_injection_requests_total counter\nsidecar_injection_requests_total 1\n" in text
-    assert 'sidecar_injection_failure_total{type="we\\"ird\\n"} 1' in text
-    assert 'sidecar_injection_time_seconds_bucket{le="0.1"} 2\n' in text
-    assert 'sidecar_injection_time_seconds_bucket{le="3"} 3\n' in text
-    assert 'sidecar_injection_time_seconds_bucket{le="60"} 3\n' in text
-    assert 'sidecar_injection_time_seconds_bucket{le="+Inf"} 4\n' in text
-    assert "sidecar_injection_time_seconds_count 4\n" in text
+    metrics = InjectorMetrics()
+    metrics.observe_admission("", "http_error", 'we"ird\n', 0.05)
+    for value in (0.1, 2.0, 100.0):
+        metrics.observe_admission("default", "injected", "", value)
+    body, content_type = metrics.exposition(None)
+    text = body.decode()
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# TYPE sidecar_injection_requests_total counter\nsidecar_injection_requests_total 4.0\n" in text
+    assert "sidecar_injection_success_total 3.0\n" in text
+    assert 'sidecar_injection_failure_total{type="we\\"ird\\n"} 1.0' in text
+    assert 'sidecar_injection_time_seconds_bucket{le="0.1"} 2.0\n' in text
+    assert 'sidecar_injection_time_seconds_bucket{le="3.0"} 3.0\n' in text
+    assert 'sidecar_injection_time_seconds_bucket{le="60.0"} 3.0\n' in text
+    assert 'sidecar_injection_time_seconds_bucket{le="+Inf"} 4.0\n' in text
+    assert "sidecar_injection_time_seconds_count 4.0\n" in text
+    assert 'sidecar_injector_admissions_total{outcome="injected",revision="default"} 3.0\n' in text
+    assert "_created" not in text
     assert text.endswith("\n")
 
 
