@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import yaml
@@ -18,7 +18,7 @@ from workers.config.errors import ConfigError
 from workers.config.snapshot import RevisionConfig
 from workers.errors import InjectionError
 from workers.facts import RequestFacts
-from workers.k8s.types import SchemaError, normalize_pod
+from workers.k8s.types import SchemaError, decode_pod_json, normalize_pod
 from workers.merge import copy_json, strategic_merge
 from workers.patch import create_patch, dumps_patch
 from workers.post.overrides import reset_openshift_sidecar_user
@@ -72,7 +72,7 @@ class Injector:
             raise InjectionError(f"could not decode pod: {exc}") from exc
         if not isinstance(pod, dict):
             raise InjectionError("could not decode pod: not a JSON object")
-        result = self._inject_owned(pod, facts, None)
+        result = self._inject_owned(pod, facts, None, decode=decode_pod_json)
         return dumps_patch(result.patch())
 
     def inject_pod(self, pod: dict[str, Any], facts: RequestFacts, *,
@@ -84,23 +84,24 @@ class Injector:
         """
         return self._inject_owned(copy_json(pod), facts, workload)
 
-    def _inject_owned(self, raw: dict[str, Any], facts: RequestFacts,
-                      workload: WorkloadMeta | None) -> InjectionResult:
-        """``raw`` belongs to this call (freshly parsed or copied): it is adjusted in place."""
+    def _inject_owned(self, raw: dict[str, Any], facts: RequestFacts, workload: WorkloadMeta | None, *,
+                      decode: Callable[[Any], dict[str, Any]] = normalize_pod) -> InjectionResult:
+        """``raw`` belongs to this call (freshly parsed or copied): it is adjusted in place. ``decode`` is the typed
+        decode of the input: JSON rules for the webhook's ``request.object``, YAML rules for kube-inject."""
         metadata = raw.get("metadata")
         if isinstance(metadata, dict):  # anything else is refused by the decode just below
             metadata.pop("managedFields", None)
             if not metadata.get("namespace") and facts.namespace and facts.webhook:
                 metadata["namespace"] = facts.namespace
         try:
-            original = normalize_pod(raw)  # Go's decode into corev1.Pod: a wrong type anywhere fails here
+            original = decode(raw)  # Go's decode into corev1.Pod: a wrong type anywhere fails here
         except SchemaError as exc:
             raise InjectionError(f"could not decode pod: {exc}") from exc
         try:
             return self._inject(raw, original, facts, workload)
         except ConfigError as exc:
             raise InjectionError(f"failed to process pod: {exc}") from exc
-        except TemplateError as exc:
+        except (TemplateError, SchemaError) as exc:  # SchemaError: template output of the wrong type (annotations)
             raise InjectionError(f"failed to run injection template: {exc}") from exc
 
     def _inject(self, raw: dict[str, Any], original: dict[str, Any], facts: RequestFacts,

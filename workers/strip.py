@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from workers.errors import InjectionError
-from workers.k8s.schema import json_type_name
+from workers.k8s.schema import SchemaError, json_type_name
+from workers.k8s.types import decode_container_json
 
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 OVERRIDES_ANNOTATION = "proxy.istio.io/overrides"
@@ -129,6 +130,11 @@ def parse_overrides(value: str) -> dict[str, list[dict]]:
             raise InjectionError("failed to run injection template: json: cannot unmarshal "
                                  f"{json_type_name(items)} into Go struct field podOverrides.{field} of type "
                                  "[]v1.Container")
+        for container in items:
+            try:
+                decode_container_json(container)  # Go decodes the annotation into []corev1.Container
+            except SchemaError as exc:
+                raise InjectionError(f"failed to run injection template: {field}: {exc}") from None
         out[field] = items
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -11,7 +12,8 @@ import yaml
 
 from workers.k8s import schema
 from workers.k8s.schema_data import SCHEMA
-from workers.k8s.types import KINDS, OrderedStruct, SchemaError, container_json, normalize_object, normalize_pod
+from workers.k8s.types import (KINDS, OrderedStruct, SchemaError, container_json, decode_pod_json, normalize_object,
+                               normalize_pod)
 from workers.serialize import gojson, goyaml
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "istio" / "inject"
@@ -123,14 +125,107 @@ def test_numbers_and_bools_become_text_in_string_fields() -> None:
 
 
 def test_wrong_types_raise_like_go() -> None:
-    with pytest.raises(SchemaError, match="ContainerPort.containerPort"):
+    with pytest.raises(SchemaError, match="^json: cannot unmarshal string into Go struct field "
+                                          "ContainerPort.ports.containerPort of type int32$"):
         container_json({"ports": [{"containerPort": "80"}]})
-    with pytest.raises(SchemaError, match="Container.args"):
+    with pytest.raises(SchemaError, match=r"^json: cannot unmarshal string into Go struct field Container.args "
+                                          r"of type \[\]string$"):
         container_json({"args": "not-a-list"})
-    with pytest.raises(SchemaError, match="Quantity"):
+    with pytest.raises(SchemaError, match="^json: cannot unmarshal string into Go struct field ResourceRequirements."
+                                          "resources.limits of type resource.Quantity: quantities must match"):
         container_json({"resources": {"limits": {"cpu": "lots"}}})
-    with pytest.raises(SchemaError):
+    with pytest.raises(SchemaError, match="^json: cannot unmarshal array into Go struct field Pod.spec of type "
+                                          "v1.PodSpec$"):
         normalize_pod({"spec": []})
+    with pytest.raises(SchemaError, match="^json: cannot unmarshal string into Go value of type v1.Pod$"):
+        normalize_pod("pod")
+
+
+# What Go's encoding/json refuses in a webhook pod (strict), and what sigs.k8s.io/yaml turns into text or an
+# integer for kube-inject (lenient): field path and Go type as Go prints them.
+_STRICTNESS = [
+    (("spec", "containers", 0, "image"), True, "bool", "Container.spec.containers.image", "string", "true"),
+    (("spec", "containers", 0, "image"), 1e300, "number", "Container.spec.containers.image", "string", "+Inf"),
+    (("spec", "containers", 0, "image"), 7, "number", "Container.spec.containers.image", "string", "7"),
+    (("spec", "containers", 0, "ports", 0, "containerPort"), 80.0, "number 80.0",
+     "ContainerPort.spec.containers.ports.containerPort", "int32", 80),
+    (("metadata", "labels", "a"), 1.5, "number", "ObjectMeta.metadata.labels", "string", "1.5"),
+    (("spec", "containers", 0, "livenessProbe"), {"httpGet": {"port": 8080.0}}, "number 8080.0",
+     "HTTPGetAction.spec.containers.livenessProbe.httpGet.port", "int32", {"httpGet": {"port": 8080}}),
+]
+_ALWAYS_REFUSED = [
+    (("spec", "containers", 0, "ports", 0, "containerPort"), 2**40, "number 1099511627776",
+     "ContainerPort.spec.containers.ports.containerPort", "int32"),
+    (("spec", "containers", 0, "ports", 0, "containerPort"), -(2**31) - 1, "number -2147483649",
+     "ContainerPort.spec.containers.ports.containerPort", "int32"),
+    (("spec", "securityContext"), {"runAsUser": 2**63}, "number 9223372036854775808",
+     "PodSecurityContext.spec.securityContext.runAsUser", "int64"),
+    (("spec", "terminationGracePeriodSeconds"), 1e19, "number 1e+19", "PodSpec.spec.terminationGracePeriodSeconds",
+     "int64"),
+    (("spec", "containers", 0, "ports", 0, "containerPort"), 1.5, "number 1.5",
+     "ContainerPort.spec.containers.ports.containerPort", "int32"),
+    (("spec", "containers", 0, "ports", 0, "containerPort"), True, "bool",
+     "ContainerPort.spec.containers.ports.containerPort", "int32"),
+    (("spec", "containers", 0, "livenessProbe"), {"tcpSocket": {"port": 2**31}}, "number 2147483648",
+     "TCPSocketAction.spec.containers.livenessProbe.tcpSocket.port", "int32"),
+    (("spec", "containers", 0, "tty"), "true", "string", "Container.spec.containers.tty", "bool"),
+    (("spec", "containers"), [1], "number", "PodSpec.spec.containers", "v1.Container"),
+    (("spec", "containers", 0, "env"), {"a": 1}, "object", "Container.spec.containers.env", "[]v1.EnvVar"),
+    (("metadata", "creationTimestamp"), "2024-01-02", "string", "ObjectMeta.metadata.creationTimestamp",
+     "v1.Time: not an RFC 3339 time"),
+]
+
+
+def _pod_with(path: tuple, value: object) -> dict:
+    pod = {"metadata": {"name": "p", "labels": {"a": "b"}},
+           "spec": {"containers": [{"name": "app", "image": "i", "ports": [{"containerPort": 80}]}]}}
+    node: Any = pod
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return pod
+
+
+def _at(pod: dict, path: tuple) -> object:
+    for key in path:
+        pod = pod[key]
+    return pod
+
+
+@pytest.mark.parametrize(("path", "value", "found", "field", "go_type", "lenient"), _STRICTNESS)
+def test_webhook_decode_refuses_what_encoding_json_refuses(path: tuple, value: object, found: str, field: str,
+                                                           go_type: str, lenient: object) -> None:
+    with pytest.raises(SchemaError) as error:
+        decode_pod_json(_pod_with(path, value))
+    assert str(error.value) == f"json: cannot unmarshal {found} into Go struct field {field} of type {go_type}"
+    assert _at(normalize_pod(_pod_with(path, value)), path) == lenient
+
+
+@pytest.mark.parametrize(("path", "value", "found", "field", "go_type"), _ALWAYS_REFUSED)
+@pytest.mark.parametrize("decode", [decode_pod_json, normalize_pod], ids=["json", "yaml"])
+def test_out_of_range_and_wrong_types_are_refused_in_both_modes(decode: Any, path: tuple, value: object, found: str,
+                                                               field: str, go_type: str) -> None:
+    with pytest.raises(SchemaError) as error:
+        decode(_pod_with(path, value))
+    assert str(error.value) == f"json: cannot unmarshal {found} into Go struct field {field} of type {go_type}"
+
+
+def test_integer_limits_and_int_or_string_are_accepted() -> None:
+    pod = decode_pod_json(_pod_with(("spec", "containers", 0), {
+        "name": "a", "ports": [{"containerPort": 2**31 - 1, "hostPort": -(2**31)}],
+        "readinessProbe": {"httpGet": {"port": "http"}}, "livenessProbe": {"tcpSocket": {"port": 8080}},
+        "securityContext": {"runAsUser": 2**63 - 1}}))
+    container = pod["spec"]["containers"][0]
+    assert container["ports"] == [{"hostPort": -(2**31), "containerPort": 2**31 - 1}]
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+    assert container["securityContext"] == {"runAsUser": 2**63 - 1}
+
+
+def test_webhook_decode_keeps_what_the_apiserver_sends() -> None:
+    """Strict decoding changes nothing for well-typed input: same result as the lenient decode."""
+    pod = _pod_with(("spec", "containers", 0, "resources"), {"limits": {"cpu": "2"}, "requests": {"cpu": 0.5}})
+    pod["metadata"]["creationTimestamp"] = "2024-01-02T03:04:05Z"
+    assert orjson.dumps(decode_pod_json(pod)) == orjson.dumps(normalize_pod(pod))
 
 
 def test_pod_defaults_and_volume_without_source() -> None:
@@ -214,12 +309,13 @@ def test_inputs_are_not_mutated() -> None:
 
 _LEAF_SAMPLES: dict[str, list] = {
     "s": ["x", "", 7, 1.5, 1e6, True, False, None, [1]],
-    "i": [0, 3, 2.0, 2.5, "4", True, None],
+    "i32": [0, 3, 2.0, 2.5, "4", True, None, 2**31, -(2**31), 1e10],
+    "i64": [0, -3, 2.0, 2**63, 2**63 - 1, "4", False, None, 1e19],
     "b": [True, False, None, 0, "true"],
     "f": [0, 1.5, 3, None, "1", False],
     "q": ["100m", "1024Mi", "0", 2, 0.5, None, "lots", True],
     "ios": [0, 8080, "http", 2.0, 2.5, None, False],
-    "t": ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.5+02:00", None, "yesterday", 5],
+    "t": ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.5+02:00", None, "yesterday", 5, "2024-01-02"],
     "any": [None, {"a": [1, None]}, "raw", 1],
 }
 
@@ -269,26 +365,32 @@ def _outcome(decode, value) -> object:
         return str(exc)
 
 
+@pytest.mark.parametrize("strict", [False, True], ids=["yaml", "json"])
 @pytest.mark.parametrize("name", sorted(SCHEMA))
-def test_generated_decoders_match_the_interpretive_ones(name: str) -> None:
+def test_generated_decoders_match_the_interpretive_ones(name: str, strict: bool) -> None:
     """Same output (and key order) as the reference algorithm; the same error, even with several wrong fields."""
     rng = random.Random(name)
-    generated, exact = schema._GENERATED[name], schema._INTERPRETED[name]
+    generated, exact = schema._GENERATED[strict][name], schema._INTERPRETED[strict][name]
     for _ in range(150):
         value = _struct_sample(name, rng, 0)
-        expected = _outcome(exact, value)
-        assert _outcome(schema.decoder(name), value) == expected, value
+        expected = _outcome(schema.decoder(name, strict=strict), value)
+        try:
+            reference: object = orjson.dumps(exact(value))
+        except (schema._FieldError, schema._KindError):
+            reference = None
+        assert isinstance(expected, bytes) == isinstance(reference, bytes), value
         if isinstance(expected, bytes):
+            assert expected == reference, value
             assert _outcome(generated, value) == expected, value  # decoded without the fallback
     list_code = f"[]{name}"
-    if list_code in schema._GENERATED:
+    if list_code in schema._GENERATED[strict]:
         for _ in range(30):
             items = _sample(list_code, rng, 0)
             try:
-                expected = orjson.dumps(schema._INTERPRETED[list_code](items))
-            except (SchemaError, schema._KindError):
+                expected = orjson.dumps(schema._INTERPRETED[strict][list_code](items))
+            except (schema._FieldError, schema._KindError):
                 continue
-            assert orjson.dumps(schema._GENERATED[list_code](items)) == expected, items
+            assert orjson.dumps(schema._GENERATED[strict][list_code](items)) == expected, items
 
 
 def test_wide_struct_stops_reading_once_every_key_is_used() -> None:
@@ -314,3 +416,16 @@ def test_output_is_fresh_even_for_typed_input() -> None:
         return []
 
     assert not set(containers(once)) & set(containers(twice))
+
+
+@needs_corpus
+def test_corpus_webhook_pods_decode_the_same_with_json_rules() -> None:
+    """Every pod of Istio's webhook corpus decodes under encoding/json rules exactly as before: strictness only
+    refuses what Go refuses."""
+    from tests.conformance import corpus
+
+    pods = [pod for case in corpus.cases() if "golden" in case and case.get("webhook", True)
+            for pod, _, _ in corpus.webhook_pairs(case)]
+    assert len(pods) > 90
+    for pod in pods:
+        assert orjson.dumps(decode_pod_json(pod)) == orjson.dumps(normalize_pod(pod))

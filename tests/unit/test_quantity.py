@@ -93,3 +93,32 @@ def test_invalid_quantities_raise(bad: str) -> None:
 def test_non_scalar_values_raise(bad: object) -> None:
     with pytest.raises(QuantityError):
         canonical(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # Exponents are cheap in Go (a scale, not a number of digits); they must be here too.
+        ("1e100000", "10e99999"),
+        ("1e2147483647", "10e2147483646"),
+        ("-1e2147483647", "-10e2147483646"),
+        ("1e-2147483648", "1e-9"),
+        ("1.5e-10000000", "1e-9"),
+        ("1" + "0" * 5000, "100"),  # 1e5000 in DecimalSI: no suffix beyond E
+        ("0." + "0" * 5000 + "1", "1n"),
+        ("9" * 5000 + "Ei", "9223372036854775807"),
+        # Go keeps only the low 32 bits of an int64 exponent.
+        ("1e4294967296", "1e4294967296"),
+        ("1e9223372036854775807", "100e-3"),
+    ],
+    ids=lambda value: value if len(value) < 40 else f"{value[:10]}...{len(value)}",
+)
+def test_hostile_exponents_and_lengths_stay_cheap(given: str, expected: str) -> None:
+    assert canonical(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["1e99999999999999999999", "1." + "1" * 5000 + "Ki", float("inf"), float("nan"),
+                                 10**5000], ids=["exponent", "fraction", "inf", "nan", "int"])
+def test_unrepresentable_quantities_are_errors_not_crashes(bad: object) -> None:
+    with pytest.raises(QuantityError):
+        canonical(bad)  # type: ignore[arg-type]

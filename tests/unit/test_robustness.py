@@ -22,10 +22,12 @@ BASE: dict[str, Any] = {
     "metadata": {"name": "p", "labels": {"app": "a"}, "annotations": {"x": "y"}},
     "spec": {"containers": [{"name": "app", "image": "i", "ports": [{"containerPort": 80}],
                              "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
-                             "env": [{"name": "A", "value": "b"}]}],
+                             "env": [{"name": "A", "value": "b"}],
+                             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}],
              "volumes": [{"name": "v", "emptyDir": {}}]},
 }
-JUNK: list[Any] = [None, 1, -1, 1.5, True, "", "x", [], {}, [1], {"a": 1}, "80", 70000]
+JUNK: list[Any] = [None, 1, -1, 1.5, True, "", "x", [], {}, [1], {"a": 1}, "80", 70000, 1e300, 2**40, 80.0,
+                   -(2**63), "1e100000", "1e-2147483648", "9" * 5000 + "Ei", "\x00"]
 ANNOTATIONS = ["sidecar.istio.io/status", "proxy.istio.io/config", "proxy.istio.io/overrides",
                "inject.istio.io/templates", "sidecar.istio.io/proxyCPU", "prometheus.io/port",
                "status.sidecar.istio.io/port", "sidecar.istio.io/interceptionMode",
@@ -33,7 +35,11 @@ ANNOTATIONS = ["sidecar.istio.io/status", "proxy.istio.io/config", "proxy.istio.
                "sidecar.istio.io/userVolumeMount", "sidecar.istio.io/nativeSidecar",
                "prometheus.istio.io/merge-metrics", "sidecar.istio.io/rewriteAppHTTPProbers"]
 ANNOTATION_VALUES = ["", "x", "{}", "[]", '{"a":', "1", "-1", "*", "true", '{"containers":[{"name":1}]}',
-                     '{"initContainers":["x"]}', "a,b", "99999", "NONE", "TPROXY", '[{"name": 1}]']
+                     '{"initContainers":["x"]}', "a,b", "99999", "NONE", "TPROXY", '[{"name": 1}]', "[1, 2]",
+                     '{"v": "x"}', '{"v": 5}', '{"v": {"emptyDir": 5}}', '{"v": {"readOnly": "x"}}',
+                     '{"v": {"mountPath": "/m", "name": "v"}}', '{"v": {"hostPath": {"path": "/x", "type": ["a"]}}}',
+                     '{"containers":[{"name":"istio-proxy","ports":[{"containerPort":1e10}]}]}', "1e300",
+                     '{"containers":[{"name":"istio-proxy","image":true}]}', "\u0000\n\t"]
 
 
 def _paths(node: Any, path: tuple = ()) -> Iterator[tuple]:
@@ -84,3 +90,27 @@ def test_wrong_type_is_reported_as_a_decode_error(injector: Injector) -> None:
     pod["spec"]["containers"][0]["ports"] = [80]
     with pytest.raises(InjectionError, match="could not decode pod: .*ports"):
         injector.inject_admission(orjson.dumps(pod), RequestFacts())
+
+
+@pytest.mark.parametrize("key", ["sidecar.istio.io/userVolume", "sidecar.istio.io/userVolumeMount"])
+@pytest.mark.parametrize("value", ["[1, 2]", '{"v": "x"}', '{"v": 5}', "not json", '"text"'])
+def test_user_volume_annotations_must_be_objects_of_objects(injector: Injector, key: str, value: str) -> None:
+    pod = orjson.loads(orjson.dumps(BASE))
+    pod["metadata"]["annotations"] = {key: value}
+    with pytest.raises(InjectionError, match=f"{key} must be a JSON object whose values are objects"):
+        injector.inject_admission(orjson.dumps(pod), RequestFacts(namespace="ns"))
+
+
+@pytest.mark.parametrize(("key", "value", "field"), [
+    ("sidecar.istio.io/userVolume", '{"v": {"emptyDir": 5}}', "Volume.spec.volumes.emptyDir"),
+    ("sidecar.istio.io/userVolumeMount", '{"v": {"readOnly": "x"}}',
+     "VolumeMount.spec.containers.volumeMounts.readOnly"),
+    ("proxy.istio.io/overrides", '{"containers": [{"name": "istio-proxy", "image": true}]}', "Container.image"),
+])
+def test_wrongly_typed_objects_in_annotations_name_the_field(injector: Injector, key: str, value: str,
+                                                             field: str) -> None:
+    pod = orjson.loads(orjson.dumps(BASE))
+    pod["metadata"]["annotations"] = {key: value}
+    with pytest.raises(InjectionError, match=f"failed to run injection template: .*json: cannot unmarshal .* "
+                                             f"into Go struct field {field} of type"):
+        injector.inject_admission(orjson.dumps(pod), RequestFacts(namespace="ns"))

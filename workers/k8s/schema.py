@@ -2,17 +2,28 @@
 
 ``schema_data.SCHEMA`` lists, per Go struct, the JSON fields in declaration order. Semantics reproduced: unknown
 fields dropped, case-insensitive field match, ``null`` = zero value, ``omitempty`` drops zero scalars/nil
-pointers/empty slices and maps but never structs, ``omitzero`` drops zero structs, numbers and booleans become
-text in string fields (sigs.k8s.io/yaml), and quantities print canonically.
+pointers/empty slices and maps but never structs, ``omitzero`` drops zero structs, integers must fit their
+int32/int64 field, and quantities print canonically.
+
+Two decoding modes differ only in their leaves:
+
+- ``strict``: Go's ``encoding/json``, which is how Istio's webhook decodes ``request.object``: a value of the wrong
+  JSON type anywhere (``image: true``, ``containerPort: 80.0``, a number in a string field) is an error.
+- lenient (the default): ``sigs.k8s.io/yaml``, which kube-inject input and template output go through: numbers and
+  booleans become text in string fields and integral floats are integers (YAML ``80.0`` is JSON ``80``).
+
+Errors name the field the way Go does: ``json: cannot unmarshal bool into Go struct field
+Container.spec.containers.image of type string`` (innermost struct, then the JSON path from the root).
 
 Normalisation runs several times per pod on the admission path, so at import the schema is turned into Python
-source, one function per struct/slice/map kind, specialised for well-formed input (``_Compiler``). The
-interpretive ``_Struct.decode`` is the reference: the generated code falls back to it for maps with case-folded
-or unknown keys, and ``decoder`` re-runs it on any error so the message is the one Go reports. Every call returns
-fresh containers (callers mutate the result).
+source, one function per struct/slice/map kind, specialised for well-formed input (``_Compiler``); the source is
+compiled once and instantiated per mode. The interpretive ``_Struct.decode`` is the reference: the generated code
+falls back to it for maps with case-folded or unknown keys, and ``decoder`` re-runs it on any error so the message
+is the one Go reports. Every call returns fresh containers (callers mutate the result).
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from itertools import chain
 from typing import Any, Callable
@@ -31,7 +42,25 @@ class SchemaError(ValueError):
 
 
 class _KindError(Exception):
-    """A leaf decoder rejected a value; the enclosing struct turns it into a SchemaError naming the field."""
+    """A decoder rejected a value: ``args`` = (value, Go type wanted[, why]). The enclosing struct names the
+    field."""
+
+
+class _FieldError(Exception):
+    """A field did not decode. ``struct`` is the innermost Go struct, ``path`` the JSON field names from the
+    outermost struct down (no array indices, as Go); each enclosing struct prepends its field name."""
+
+    def __init__(self, struct: str, field: str, value: Any, want: str, why: str = "") -> None:
+        super().__init__(struct, field)
+        self.struct = struct
+        self.path = [field]
+        self.value = value
+        self.want = want
+        self.why = why
+
+    def message(self) -> str:
+        return (f"json: cannot unmarshal {_found(self.value, self.want)} into Go struct field "
+                f"{self.struct}.{'.'.join(self.path)} of type {self.want}" + (f": {self.why}" if self.why else ""))
 
 
 def json_type_name(value: Any) -> str:
@@ -48,10 +77,30 @@ def json_type_name(value: Any) -> str:
     return "object"
 
 
+def _found(value: Any, want: str) -> str:
+    """Go quotes the literal of a number that does not fit an integer type (``number 1e+300``)."""
+    name = json_type_name(value)
+    if name == "number" and want in ("int32", "int64"):
+        return f"number {value}"
+    return name
+
+
 # -- leaf kinds --------------------------------------------------------------------------------------------------
 
+_INT_RANGES = {"i32": (-(1 << 31), (1 << 31) - 1), "i64": (-(1 << 63), (1 << 63) - 1)}
+_GO_LEAF_TYPES = {"s": "string", "i32": "int32", "i64": "int64", "b": "bool", "f": "float64",
+                  "q": "resource.Quantity", "ios": "intstr.IntOrString", "t": "v1.Time", "any": "interface {}"}
 
-def _string(value: Any) -> str:
+
+def _string_json(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    raise _KindError(value, "string")
+
+
+def _string_yaml(value: Any) -> str:
     cls = type(value)
     if cls is str:
         return value
@@ -67,15 +116,22 @@ def _string(value: Any) -> str:
     raise _KindError(value, "string")
 
 
-def _integer(value: Any) -> int:
-    cls = type(value)
-    if cls is int:
-        return value
-    if value is None:
-        return 0
-    if cls is float and value.is_integer():
-        return int(value)
-    raise _KindError(value, "integer")
+def _integer(code: str, integral_floats: bool) -> Decoder:
+    low, high = _INT_RANGES[code]
+    go_type = _GO_LEAF_TYPES[code]
+
+    def decode(value: Any) -> int:
+        cls = type(value)
+        if cls is int:
+            if low <= value <= high:
+                return value
+        elif value is None:
+            return 0
+        elif cls is float and integral_floats and value.is_integer() and low <= value <= high:
+            return int(value)
+        raise _KindError(value, go_type)
+
+    return decode
 
 
 def _boolean(value: Any) -> bool:
@@ -100,18 +156,21 @@ def _quantity(value: Any) -> str:
     try:
         return canonical(value)
     except QuantityError as exc:
-        raise _KindError(value, f"Quantity ({exc})") from None
+        raise _KindError(value, "resource.Quantity", str(exc)) from None
 
 
-def _int_or_string(value: Any) -> int | str:
-    cls = type(value)
-    if cls is str or cls is int:
-        return value
-    if value is None:
-        return 0
-    if cls is float and value.is_integer():
-        return int(value)
-    raise _KindError(value, "IntOrString")
+def _int_or_string(integral_floats: bool) -> Decoder:
+    """IntOrString: a JSON string, or a number decoded into int32 (Go refuses ``2.0`` and out-of-range numbers)."""
+    as_int32 = _integer("i32", integral_floats)
+
+    def decode(value: Any) -> int | str:
+        return value if type(value) is str else as_int32(value)
+
+    return decode
+
+
+# Go's time.Parse(time.RFC3339, ...): 4-digit year, 'T', optional fraction, 'Z' or a numeric offset.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?(Z|[+-]\d\d:\d\d)\Z")
 
 
 def _time(value: Any) -> str | None:
@@ -119,13 +178,15 @@ def _time(value: Any) -> str | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise _KindError(value, "Time")
+        raise _KindError(value, "string")
+    match = _RFC3339.match(value)
+    if match is None:
+        raise _KindError(value, "v1.Time", "not an RFC 3339 time")
+    text = value if match[1] is None else value[:match.start(1) - 1] + value[match.end(1):]
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _KindError(value, "Time (RFC 3339)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        raise _KindError(value, "v1.Time", "not an RFC 3339 time") from None
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -133,14 +194,30 @@ def _raw(value: Any) -> Any:
     return value
 
 
-_LEAVES: dict[str, Decoder] = {
-    "s": _string, "i": _integer, "b": _boolean, "f": _number, "q": _quantity, "ios": _int_or_string, "t": _time,
-    "any": _raw,
-}
-# Leaves whose decoder returns a value of this exact type unchanged: generated code tests the type inline.
-_INLINE_TYPES = {"s": "str", "i": "int", "b": "bool"}
+def _leaves(strict: bool) -> dict[str, Decoder]:
+    """The leaf decoders of one mode: strict is encoding/json, lenient is sigs.k8s.io/yaml (see module doc)."""
+    return {
+        "s": _string_json if strict else _string_yaml,
+        "i32": _integer("i32", not strict), "i64": _integer("i64", not strict),
+        "b": _boolean, "f": _number, "q": _quantity, "ios": _int_or_string(not strict), "t": _time, "any": _raw,
+    }
+
+
 # Go types that are structs: omitempty never drops them.
 _STRUCT_LEAVES = frozenset({"q", "ios", "t"})
+
+
+def _go_type(code: str) -> str:
+    """How Go's error names the type of a kind (a pointer is reported as its target, as Go does)."""
+    if code in _GO_LEAF_TYPES:
+        return _GO_LEAF_TYPES[code]
+    if code.startswith("*"):
+        return _go_type(code[1:])
+    if code.startswith("[]"):
+        return "[]" + _go_type(code[2:])
+    if code.startswith("{}"):
+        return "map[string]" + _go_type(code[2:])
+    return "v1." + code.split(".", 1)[1]
 
 
 # -- the general algorithm ---------------------------------------------------------------------------------------
@@ -157,10 +234,11 @@ class _Struct:
     exact field names.
     """
 
-    __slots__ = ("name", "fields", "folded", "required")
+    __slots__ = ("name", "go_type", "fields", "folded", "required")
 
     def __init__(self, name: str) -> None:
         self.name = name.split(".", 1)[1]
+        self.go_type = _go_type(name)
         self.fields: dict[str, tuple[int, str, Decoder, int, Any]] = {}
         self.folded: dict[str, tuple[int, str, Decoder, int, Any]] = {}
         self.required: tuple[tuple[int, str, Decoder], ...] = ()
@@ -185,7 +263,7 @@ class _Struct:
         if value is None:
             value = {}
         elif not isinstance(value, dict):
-            raise _KindError(value, self.name)
+            raise _KindError(value, self.go_type)
         fields = self.fields
         found: dict[int, tuple[str, Any]] = {}
         for key, item in value.items():
@@ -198,9 +276,10 @@ class _Struct:
             try:
                 out = dec(item)
             except _KindError as exc:
-                got, want = exc.args
-                raise SchemaError(f"json: cannot unmarshal {json_type_name(got)} into Go struct field "
-                                  f"{self.name}.{name} of type {want}") from None
+                raise _FieldError(self.name, name, *exc.args) from None
+            except _FieldError as exc:
+                exc.path.insert(0, name)
+                raise
             if omit == _OMIT_FALSY:
                 if not out:
                     found.pop(pos, None)
@@ -260,24 +339,24 @@ def _pointer(inner: Decoder) -> Decoder:
     return decode
 
 
-def _slice(inner: Decoder) -> Decoder:
+def _slice(inner: Decoder, go_type: str) -> Decoder:
     def decode(value: Any) -> list | None:
         if value is None:
             return None
         if type(value) is not list:
-            raise _KindError(value, "array")
+            raise _KindError(value, go_type)
         return [inner(item) for item in value]
 
     return decode
 
 
-def _map(inner: Decoder) -> Decoder:
+def _map(key: Decoder, inner: Decoder, go_type: str) -> Decoder:
     def decode(value: Any) -> dict | None:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise _KindError(value, "map")
-        return {k if type(k) is str else _string(k): inner(v) for k, v in value.items()}
+            raise _KindError(value, go_type)
+        return {k if type(k) is str else key(k): inner(v) for k, v in value.items()}
 
     return decode
 
@@ -289,16 +368,21 @@ def _link(structs: dict[str, _Struct], decoders: dict[str, Decoder]) -> None:
         struct.link_zeros()
 
 
-def _interpretive() -> dict[str, Decoder]:
+def _interpretive(leaves: dict[str, Decoder]) -> dict[str, Decoder]:
     """Decoders of every kind code from closures and ``_Struct.decode`` alone (structs by schema name)."""
     structs = {name: _Struct(name) for name in SCHEMA}
-    decoders: dict[str, Decoder] = {**_LEAVES, **{name: struct.decode for name, struct in structs.items()}}
+    decoders: dict[str, Decoder] = {**leaves, **{name: struct.decode for name, struct in structs.items()}}
 
     def kind(code: str) -> Decoder:
         dec = decoders.get(code)
         if dec is None:
-            wrap, inner = (_pointer, code[1:]) if code[0] == "*" else ({"[]": _slice, "{}": _map}[code[:2]], code[2:])
-            dec = decoders[code] = wrap(kind(inner))
+            if code[0] == "*":
+                dec = _pointer(kind(code[1:]))
+            elif code[:2] == "[]":
+                dec = _slice(kind(code[2:]), _go_type(code))
+            else:
+                dec = _map(leaves["s"], kind(code[2:]), _go_type(code))
+            decoders[code] = dec
         return dec
 
     for fields in _FIELDS.values():
@@ -311,6 +395,10 @@ def _interpretive() -> dict[str, Decoder]:
 # -- code generation ---------------------------------------------------------------------------------------------
 
 
+def _leaf_name(code: str) -> str:
+    return f"_leaf_{code}"
+
+
 class _Compiler:
     """Generates one Python function per struct, slice, map and pointer kind of the schema.
 
@@ -319,27 +407,35 @@ class _Compiler:
     checks inlined and handles the common input only: maps whose keys are all exact field names (other maps go
     to ``_Struct.decode``) and values of the right types (a wrong one raises; ``decoder`` then decodes again
     with the interpretive decoders so the error is the one Go reports).
+
+    The source does not depend on the mode: the leaf decoders and the fallbacks are globals of the namespace the
+    compiled code runs in, so ``instantiate`` makes one set of decoders per mode from one compilation.
     """
 
     def __init__(self) -> None:
-        self.structs = {name: _Struct(name) for name in SCHEMA}
-        self.env: dict[str, Any] = {
-            "OrderedStruct": OrderedStruct, "_KindError": _KindError, "_chain": chain.from_iterable,
-            "_MAP_TYPES": frozenset({dict, OrderedStruct}), **{dec.__name__: dec for dec in _LEAVES.values()},
-        }
-        self.names: dict[str, str] = {code: dec.__name__ for code, dec in _LEAVES.items()}
+        self.names: dict[str, str] = {code: _leaf_name(code) for code in _GO_LEAF_TYPES}
+        self.known: dict[str, frozenset[str]] = {}
         self.source: list[str] = []
         self.zeros: list[tuple[str, str]] = []  # (global name, kind code) of the omitzero comparison values
-
-    def compile(self) -> dict[str, Decoder]:
-        """Decoder of every kind code, structs by their schema name."""
-        for name in self.structs:
+        for name in SCHEMA:
             self.ref(name)
-        exec(compile("\n".join(self.source), f"<{__name__} generated>", "exec"), self.env)  # noqa: S102
-        decoders = {code: self.env[fn] for code, fn in self.names.items()}
+        self.code = compile("\n".join(self.source), f"<{__name__} generated>", "exec")
+
+    def instantiate(self, leaves: dict[str, Decoder]) -> dict[str, Decoder]:
+        """Decoder of every kind code, structs by their schema name, with these leaf decoders."""
+        structs = {name: _Struct(name) for name in SCHEMA}
+        env: dict[str, Any] = {
+            "OrderedStruct": OrderedStruct, "_KindError": _KindError, "_chain": chain.from_iterable,
+            "_MAP_TYPES": frozenset({dict, OrderedStruct}),
+            **{_leaf_name(code): dec for code, dec in leaves.items()},
+            **{f"{self.names[name]}_slow": struct.decode for name, struct in structs.items()},
+            **{f"{self.names[name]}_known": known for name, known in self.known.items()},
+        }
+        exec(self.code, env)  # noqa: S102
+        decoders = {code: env[fn] for code, fn in self.names.items()}
         for global_name, code in self.zeros:
-            self.env[global_name] = decoders[code](None)
-        _link(self.structs, decoders)
+            env[global_name] = decoders[code](None)
+        _link(structs, decoders)
         return decoders
 
     def ref(self, code: str) -> str:
@@ -351,31 +447,38 @@ class _Compiler:
             if code.startswith("*"):
                 self._pointer(fn, code[1:])
             elif code.startswith("[]"):
-                self._slice(fn, code[2:])
+                self._slice(fn, code)
             elif code.startswith("{}"):
-                self._map(fn, code[2:])
+                self._map(fn, code)
             else:
                 self._struct(fn, code)
         return fn
 
     def _convert(self, code: str, var: str) -> str:
-        """Expression decoding ``var`` as ``code`` (inline type test for string/int/bool leaves)."""
+        """Expression decoding ``var`` as ``code``, with the type test of string/bool/integer leaves inlined."""
         fn = self.ref(code)
-        inline = _INLINE_TYPES.get(code)
-        return f"({var} if type({var}) is {inline} else {fn}({var}))" if inline else f"{fn}({var})"
+        if code == "s":
+            return f"({var} if type({var}) is str else {fn}({var}))"
+        if code == "b":
+            return f"({var} if type({var}) is bool else {fn}({var}))"
+        if code in _INT_RANGES:
+            low, high = _INT_RANGES[code]
+            return f"({var} if type({var}) is int and {low} <= {var} <= {high} else {fn}({var}))"
+        return f"{fn}({var})"
 
     def _pointer(self, fn: str, inner: str) -> None:
         self.source.append(f"def {fn}(value):\n    return None if value is None else {self.ref(inner)}(value)\n")
 
-    def _slice(self, fn: str, inner: str) -> None:
+    def _slice(self, fn: str, code: str) -> None:
+        inner = code[2:]
         lines = [
             f"def {fn}(value):",
             "    if type(value) is not list:",
             "        if value is None:",
             "            return None",
-            "        raise _KindError(value, 'array')",
+            f"        raise _KindError(value, {_go_type(code)!r})",
         ]
-        if inner in self.structs:
+        if inner in SCHEMA:
             # One C-speed pass checks every item at once: all maps holding only exact field names.
             item = self.ref(inner)
             lines += [
@@ -385,14 +488,14 @@ class _Compiler:
         lines.append(f"    return [{self._convert(inner, 'x')} for x in value]")
         self.source.append("\n".join(lines) + "\n")
 
-    def _map(self, fn: str, inner: str) -> None:
+    def _map(self, fn: str, code: str) -> None:
         self.source.append(
             f"def {fn}(value):\n"
             f"    if value is None:\n"
             f"        return None\n"
             f"    if not isinstance(value, dict):\n"
-            f"        raise _KindError(value, 'map')\n"
-            f"    return {{{self._convert('s', 'k')}: {self._convert(inner, 'v')} for k, v in value.items()}}\n"
+            f"        raise _KindError(value, {_go_type(code)!r})\n"
+            f"    return {{{self._convert('s', 'k')}: {self._convert(code[2:], 'v')} for k, v in value.items()}}\n"
         )
 
     def _struct(self, fn: str, name: str) -> None:
@@ -402,8 +505,7 @@ class _Compiler:
         (all absent) is skipped, which matters for wide structs such as ``Volume`` with one source set.
         """
         fields = _FIELDS[name]
-        self.env[f"{fn}_slow"] = self.structs[name].decode
-        self.env[f"{fn}_known"] = frozenset(field for field, *_ in fields)
+        self.known[name] = frozenset(field for field, *_ in fields)
         last_required = max((i for i, (*_, required) in enumerate(fields) if required), default=-1)
         count = last_required < len(fields) - 1
         body: list[str] = []
@@ -434,7 +536,7 @@ class _Compiler:
             "        if value is None:",
             "            value = {}",
             "        elif not isinstance(value, dict):",
-            f"            raise _KindError(value, {self.structs[name].name!r})",
+            f"            raise _KindError(value, {_go_type(name)!r})",
             f"    if not value.keys() <= {fn}_known:",
             f"        return {fn}_slow(value)",
             f"    return {fn}_fields(value)",
@@ -448,24 +550,30 @@ class _Compiler:
         ]) + "\n")
 
 
-_GENERATED = _Compiler().compile()
-_INTERPRETED = _interpretive()
+_COMPILER = _Compiler()
+_GENERATED = {strict: _COMPILER.instantiate(_leaves(strict)) for strict in (False, True)}
+_INTERPRETED = {strict: _interpretive(_leaves(strict)) for strict in (False, True)}
 
 
-def decoder(type_name: str) -> Callable[[Any], OrderedStruct]:
-    """The normaliser of one Go struct (``"core.Pod"``); raises SchemaError on values Go could not decode."""
-    fast, exact = _GENERATED[type_name], _INTERPRETED[type_name]
-    name = type_name.split(".", 1)[1]
+def decoder(type_name: str, *, strict: bool = False) -> Callable[[Any], OrderedStruct]:
+    """The normaliser of one Go struct (``"core.Pod"``); raises SchemaError on values Go could not decode.
+
+    ``strict`` decodes like ``encoding/json`` (webhook input); the default like ``sigs.k8s.io/yaml``.
+    """
+    fast, exact = _GENERATED[strict][type_name], _INTERPRETED[strict][type_name]
+    go_type = _go_type(type_name)
 
     def decode(value: Any) -> OrderedStruct:
         try:
             return fast(value)
-        except (_KindError, SchemaError):
+        except (_KindError, _FieldError):
             pass  # the generated code stops at the first error in Go field order; Go reports the first in input order
         try:
             return exact(value)
+        except _FieldError as exc:
+            raise SchemaError(exc.message()) from None
         except _KindError as exc:
-            got = json_type_name(exc.args[0])
-            raise SchemaError(f"json: cannot unmarshal {got} into Go value of type {name}") from None
+            raise SchemaError(f"json: cannot unmarshal {_found(exc.args[0], go_type)} into Go value of type "
+                              f"{go_type}") from None  # the value itself is not a JSON object
 
     return decode

@@ -12,7 +12,8 @@ from typing import Any
 from workers.k8s.schema import SchemaError, decoder
 from workers.serialize.gojson import OrderedStruct
 
-__all__ = ["KINDS", "OrderedStruct", "SchemaError", "container_json", "normalize_object", "normalize_pod"]
+__all__ = ["KINDS", "OrderedStruct", "SchemaError", "container_json", "decode_container_json", "decode_pod_json", "normalize_object",
+           "normalize_pod"]
 
 # kube-inject looks kinds up by name alone, whatever the apiVersion (§8.2).
 _KIND_TYPES = {
@@ -30,17 +31,31 @@ _KIND_TYPES = {
 KINDS = frozenset(_KIND_TYPES)
 _DECODERS = {kind: decoder(type_name) for kind, type_name in _KIND_TYPES.items()}
 _decode_pod = _DECODERS["Pod"]
+_decode_pod_json = decoder("core.Pod", strict=True)
 _decode_container = decoder("core.Container")
+_decode_container_json = decoder("core.Container", strict=True)
 
 
 def normalize_pod(pod: dict) -> OrderedStruct:
-    """``corev1.Pod`` JSON -> Go struct -> JSON; raises SchemaError where Go's decoder would fail."""
+    """``corev1.Pod`` YAML/JSON -> Go struct -> JSON (``sigs.k8s.io/yaml`` rules, which kube-inject input and
+    template output follow); raises SchemaError where Go's decoder would fail."""
     return _decode_pod(pod)
+
+
+def decode_pod_json(pod: Any) -> OrderedStruct:
+    """The same round trip with ``encoding/json`` rules, as Istio's webhook decodes ``request.object``: a number
+    or bool in a string field, a fractional or out-of-range integer, any wrong JSON type fails."""
+    return _decode_pod_json(pod)
 
 
 def container_json(container: dict) -> OrderedStruct:
     """One ``corev1.Container`` in Go field order (``resources: {}`` always present)."""
     return _decode_container(container)
+
+
+def decode_container_json(container: Any) -> OrderedStruct:
+    """One ``corev1.Container`` with ``encoding/json`` rules (containers in JSON annotations)."""
+    return _decode_container_json(container)
 
 
 def normalize_object(obj: dict) -> OrderedStruct:

@@ -35,12 +35,20 @@ _ESCAPES = (
 _F32 = struct.Struct("<f")
 
 
+def _to_float32(x: float) -> float:
+    """Go's ``float32(x)``: the nearest float32, infinity beyond its range (struct refuses those)."""
+    try:
+        return _F32.unpack(_F32.pack(x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
 def _float32_text(x: float) -> str:
     """Shortest decimal text that reads back as the same float32 (Go's FormatFloat bitSize 32 digit choice)."""
-    x32 = _F32.unpack(_F32.pack(x))[0]
+    x32 = _to_float32(x)
     for precision in range(9):
         text = f"{x32:.{precision}e}"
-        if _F32.unpack(_F32.pack(float(text)))[0] == x32:
+        if _to_float32(float(text)) == x32:
             return text
     return repr(x32)
 
@@ -91,6 +99,8 @@ def format_float(x: float) -> str:
 
 def format_g(x: float, bits: int = 64) -> str:
     """Go ``strconv.FormatFloat(x, 'g', -1, bits)`` (what ``%v`` prints): exponent form below 1e-4 or from 1e6 on."""
+    if bits == 32:
+        x = _to_float32(x)
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):

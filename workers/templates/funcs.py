@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from workers.serialize import gojson, goyaml
+from workers.templates.errors import TemplateError
 from workers.templates.gofmt import format_value, quote as go_quote, sprint
 from workers.templates.proxyconfig_json import proxy_config_json
 
@@ -419,6 +420,11 @@ def go_set(d: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return d
 
 
+def fail(message: Any) -> Any:
+    """sprig's ``fail``: stop rendering with this message (the template name and line are added by the caller)."""
+    raise TemplateError("", None, None, f"error calling fail: {_strval(message)}")
+
+
 FUNCS: Mapping[str, Callable[..., Any]] = {
     # Istio (pkg/kube/inject/template.go)
     "formatDuration": format_duration,
@@ -459,4 +465,5 @@ FUNCS: Mapping[str, Callable[..., Any]] = {
     "hasKey": has_key,
     "dict": go_dict,
     "set": go_set,
+    "fail": fail,
 }
