@@ -21,6 +21,7 @@ from aiohttp import web
 from injector import admission, urlpath
 from injector.decision import should_inject
 from injector.metrics import InjectorMetrics
+from injector.patch_cache import PatchCache
 from injector.revision_loader import RevisionLoader
 from injector.revisions import DEFAULT_REVISION, RevisionRegistry
 from injector.routing import resolve_revision
@@ -97,6 +98,7 @@ class Services:
     registry: RevisionRegistry
     pool: WorkerPool
     metrics: InjectorMetrics
+    patches: PatchCache = field(default_factory=PatchCache)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -226,12 +228,17 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     if "revision" in request.match_info:
         path = urlpath.strip_revision(path, request.match_info["revision"])
     facts = services.options.facts_for(pod, namespace, revision, urlpath.inject_envs(path))
+    pod_json = orjson.dumps(pod)
+    cache_key = services.patches.key(snapshot.generation, facts, pod_json)
+    patch = services.patches.get(cache_key)
+    if patch is not None:
+        return revision, Verdict(True, "injected", decision.code, patch=patch)
     timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
     loop = asyncio.get_running_loop()
     budget = timeout - services.options.deadline_margin - (loop.time() - started)
     try:
         async with asyncio.timeout(max(budget, 0.0)):
-            patch = await services.pool.submit(snapshot.generation, orjson.dumps(pod), facts)
+            patch = await services.pool.submit(snapshot.generation, pod_json, facts)
     except TimeoutError:
         return revision, Verdict(False, "denied", "timeout",
                                  f"injection of pod {name} timed out after {max(budget, 0.0):.2f}s "
@@ -241,6 +248,7 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
         return revision, Verdict(False, "denied", kind, f"injection of pod {name} failed: {exc}")
     except PoolError as exc:
         return revision, Verdict(False, "denied", "internal", f"injection of pod {name} failed: {exc}")
+    services.patches.put(cache_key, patch)
     return revision, Verdict(True, "injected", decision.code, patch=patch)
 
 
@@ -311,6 +319,7 @@ def _track_changes(services: Services) -> None:
     def on_change(revision: str, old: Any | None, new: Any | None) -> None:
         if old is not None:
             services.pool.retire(old.generation)
+            services.patches.forget(old.generation)
         if new is None:
             metrics.revision_removed(revision)
         else:

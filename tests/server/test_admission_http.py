@@ -284,3 +284,33 @@ async def test_malformed_pod_is_denied_with_the_uid_not_a_crash(make_webhook: Ma
     assert problem in reply["response"]["status"]["message"]
     assert 'sidecar_injection_failure_total{type="bad_pod"} 1' in await webhook.metrics()
 
+
+
+async def test_a_repeated_pod_is_answered_from_the_patch_cache_until_its_config_changes(
+        make_webhook: MakeWebhook, tmp_path: Path) -> None:
+    webhook = await make_webhook()
+    marker = tmp_path / "rendered"
+    replica = pod(annotations={"test/pid-file": str(marker)})
+    first = await webhook.admit(replica, uid="a")
+    assert marker.exists()
+    marker.unlink()
+    again = await webhook.admit(replica, uid="b")
+    assert again["response"]["uid"] == "b" and again["response"]["patch"] == first["response"]["patch"]
+    assert not marker.exists()  # no worker saw it
+    await webhook.admit(replica, path="/inject/cluster/c1")  # other facts, other entry
+    assert marker.exists()
+    marker.unlink()
+    await _add_revision(webhook, "default")  # a new generation of the same revision
+    reply = await webhook.admit(replica)
+    assert marker.exists()
+    assert annotations_of(reply)["test/rendered-by"] == "default/2/default"
+    assert all(key[0] == 2 for key in webhook.services.patches._entries)  # the old generation's entries are gone
+
+
+async def test_failures_are_not_cached(make_webhook: MakeWebhook) -> None:
+    webhook = await make_webhook()
+    failing = pod(annotations={"test/fail": "not today"})
+    for _ in range(2):
+        reply = await webhook.admit(failing)
+        assert reply["response"]["allowed"] is False
+    assert len(webhook.services.patches) == 0
