@@ -2,6 +2,7 @@
 
 Session fixtures:
   control_plane_binaries  built/cached kube-apiserver, etcd, kubectl (skips when impossible, see below)
+  chart_tools             built/cached helm and cert-manager's Certificate CRD (charttools.py; skips likewise)
   control_plane           a running controlplane.ControlPlane (kubeconfig, CA, kubectl(), webhook_endpoint())
 Function fixtures (async where they talk to the apiserver):
   kube_api                kubernetes_asyncio ApiClient logged in as system:masters
@@ -69,6 +70,23 @@ def control_plane_binaries() -> Binaries:
         return ensure_binaries()
     except (BuildError, OSError) as exc:
         _unavailable(f"could not build the control plane: {exc}")
+        raise  # unreachable: _unavailable raises
+
+
+@pytest.fixture(scope="session")
+def chart_tools() -> tuple[Path, Path]:
+    """(helm binary, Certificate CRD file) for the chart tests."""
+    from charttools import cached_certificate_crd, cached_helm, ensure_chart_tools
+
+    helm, crd = cached_helm(), cached_certificate_crd()
+    if helm and crd:
+        return helm, crd
+    if os.environ.get("INJECTOR_E2E_BUILD") == "0":
+        _unavailable("no cached helm build and INJECTOR_E2E_BUILD=0 (run: python tests/e2e/charttools.py build)")
+    try:
+        return ensure_chart_tools()
+    except (BuildError, OSError) as exc:
+        _unavailable(f"could not build helm / fetch the Certificate CRD: {exc}")
         raise  # unreachable: _unavailable raises
 
 

@@ -59,7 +59,7 @@ MIN_GO = (1, 24)
 Log = Callable[[str], None]
 
 
-def _stderr_log(message: str) -> None:
+def stderr_log(message: str) -> None:
     print(f"[controlplane] {message}", file=sys.stderr, flush=True)
 
 
@@ -103,7 +103,7 @@ def find_go() -> str | None:
 def go_version(go: str) -> tuple[int, int]:
     """(major, minor) of the toolchain; GOTOOLCHAIN=local so go never downloads a different toolchain."""
     out = subprocess.run(
-        [go, "env", "GOVERSION"], capture_output=True, text=True, check=True, env=_go_env()
+        [go, "env", "GOVERSION"], capture_output=True, text=True, check=True, env=go_env()
     ).stdout.strip()
     match = re.match(r"go(\d+)\.(\d+)", out)
     if not match:
@@ -111,7 +111,7 @@ def go_version(go: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env["GOTOOLCHAIN"] = "local"  # never fetch toolchains: the one installed is the one we test with
     env["GOFLAGS"] = "-mod=mod"
@@ -161,7 +161,7 @@ def cached_binaries(kubernetes_version: str = KUBERNETES_VERSION) -> Binaries | 
     return None
 
 
-def _run_logged(cmd: Sequence[str], cwd: Path, log_file: Path, env: dict[str, str]) -> None:
+def run_logged(cmd: Sequence[str], cwd: Path, log_file: Path, env: dict[str, str]) -> None:
     """Run a build step at low CPU priority (this machine is shared), appending output to the build log."""
     if shutil.which("nice"):
         cmd = ["nice", "-n", "10", *cmd]
@@ -252,7 +252,7 @@ def _version_ldflags(kubernetes_version: str) -> str:
     return " ".join(flags)
 
 
-def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: Log = _stderr_log) -> Binaries:
+def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: Log = stderr_log) -> Binaries:
     """Build the three binaries into the cache (unconditionally; callers normally want ensure_binaries)."""
     build_dir = _build_dir(kubernetes_version)
     src = build_dir / "src"
@@ -261,7 +261,7 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
     src.mkdir(parents=True, exist_ok=True)
     bin_dir.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"build of {kubernetes_version} started {time.ctime()}\n")
-    env = _go_env()
+    env = go_env()
     started = time.monotonic()
 
     log(f"resolving k8s.io/kubernetes@{kubernetes_version} (log: {log_file})")
@@ -278,9 +278,9 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
     (src / "cmd" / "etcd" / "main.go").write_text(_ETCD_MAIN)
 
     log("go mod tidy (downloads the dependency graph once into the Go module cache)")
-    _run_logged([go, "mod", "tidy"], src, log_file, env)
+    run_logged([go, "mod", "tidy"], src, log_file, env)
     log("go build kube-apiserver, kubectl, etcd (nice 10; several minutes on a cold Go build cache)")
-    _run_logged(
+    run_logged(
         [
             go, "build", "-trimpath", "-ldflags", _version_ldflags(kubernetes_version), "-o", str(bin_dir) + "/",
             "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kubectl", "./cmd/etcd",
@@ -311,7 +311,7 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
 
 
 def ensure_binaries(
-    go: str | None = None, kubernetes_version: str = KUBERNETES_VERSION, log: Log = _stderr_log
+    go: str | None = None, kubernetes_version: str = KUBERNETES_VERSION, log: Log = stderr_log
 ) -> Binaries:
     """Return cached binaries, building them first if needed.
 
@@ -511,7 +511,7 @@ class ControlPlane:
 
     binaries: Binaries
     workdir: Path
-    log: Log = _stderr_log
+    log: Log = stderr_log
     extra_apiserver_args: Sequence[str] = ()
     etcd_port: int = 0
     apiserver_port: int = 0
@@ -815,7 +815,7 @@ def redirect_webhooks(mwc: dict, endpoint: WebhookEndpoint, name_suffix: str = "
 
 
 @contextlib.contextmanager
-def running_control_plane(workdir: Path | None = None, log: Log = _stderr_log) -> Iterator[ControlPlane]:
+def running_control_plane(workdir: Path | None = None, log: Log = stderr_log) -> Iterator[ControlPlane]:
     """Build (if needed) and start a control plane in a temporary directory; tear everything down afterwards.
 
     Set INJECTOR_E2E_KEEP=1 to keep the directory (logs, kubeconfig, certs) for debugging.

@@ -12,46 +12,38 @@ kustomize components).
 """
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 from kubernetes_asyncio import client
 
 from controlplane import Binaries, ControlPlane, WebhookEndpoint, redirect_webhooks
+from manifests import (
+    CONTROL_NAMESPACE,
+    ROUTING_CASES,
+    assert_access,
+    base_access_cases,
+    ensure_namespace,
+    kubectl_apply,
+    kubectl_delete,
+    objects,
+    observe_routes,
+    only,
+    recording_webhook,
+    render_kustomize,
+)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-CONTROL_NAMESPACE = "istio-system"
 REVISIONS = ("default", "canary")
-SERVICE_ACCOUNT = f"system:serviceaccount:{CONTROL_NAMESPACE}:sidecar-injector"
-SA_GROUPS = ["system:serviceaccounts", f"system:serviceaccounts:{CONTROL_NAMESPACE}", "system:authenticated"]
 MWC_NAMES = {rev: f"sidecar-injector-{rev}" for rev in REVISIONS}
 
 
 @pytest.fixture(scope="module")
 def rendered(control_plane_binaries: Binaries) -> list[dict]:
-    out = subprocess.run(
-        [str(control_plane_binaries.kubectl), "kustomize", str(DEPLOY)], capture_output=True, text=True
-    )
-    assert out.returncode == 0, f"kubectl kustomize deploy/ failed:\n{out.stderr}"
-    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
-
-
-def objects(rendered: list[dict], kind: str) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in rendered if o["kind"] == kind}
-
-
-def only(rendered: list[dict], kind: str) -> dict:
-    (obj,) = objects(rendered, kind).values()
-    return obj
+    return render_kustomize(control_plane_binaries)
 
 
 # -- 1. structure -----------------------------------------------------------------------------------------------
@@ -157,28 +149,10 @@ def test_webhooks_call_the_service_on_their_revision_path(rendered: list[dict]) 
 # -- 2. the apiserver accepts the objects, and RBAC is least privilege ----------------------------------------
 
 
-async def ensure_control_namespace(kube_api: Any) -> None:
-    core = client.CoreV1Api(kube_api)
-    try:
-        await core.create_namespace({"metadata": {"name": CONTROL_NAMESPACE}})
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
-def kubectl_apply(control_plane: ControlPlane, docs: list[dict], *extra: str) -> str:
-    result = control_plane.kubectl(
-        "apply", "--server-side", "--field-manager=injector-e2e", "-f", "-", *extra,
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}), check=False,
-    )
-    assert result.returncode == 0, f"apiserver rejected deploy/ objects:\n{result.stderr}"
-    return result.stdout
-
-
 async def test_every_object_passes_server_side_validation(
     kube_api: Any, control_plane: ControlPlane, rendered: list[dict]
 ) -> None:
-    await ensure_control_namespace(kube_api)
+    await ensure_namespace(kube_api)
     out = kubectl_apply(control_plane, rendered, "--dry-run=server")
     assert out.count("serverside-applied (server dry run)") == len(rendered), out
 
@@ -186,11 +160,12 @@ async def test_every_object_passes_server_side_validation(
 async def test_rbac_and_webhooks_are_stored_and_least_privilege(
     kube_api: Any, control_plane: ControlPlane, rendered: list[dict]
 ) -> None:
-    await ensure_control_namespace(kube_api)
+    await ensure_namespace(kube_api)
     wanted = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
+    stored = [o for o in rendered if o["kind"] in wanted]
     admission = client.AdmissionregistrationV1Api(kube_api)
     try:
-        kubectl_apply(control_plane, [o for o in rendered if o["kind"] in wanted])
+        kubectl_apply(control_plane, stored)
         for rev in REVISIONS:
             stored = kube_api.sanitize_for_serialization(
                 await admission.read_mutating_webhook_configuration(MWC_NAMES[rev])
@@ -200,106 +175,14 @@ async def test_rbac_and_webhooks_are_stored_and_least_privilege(
                 assert got["namespaceSelector"] == want["namespaceSelector"]
                 assert got["objectSelector"] == want["objectSelector"]
                 assert got["clientConfig"]["service"] == want["clientConfig"]["service"]
-        await assert_access(kube_api)
+        await assert_access(kube_api, base_access_cases(list(MWC_NAMES.values())))
     finally:
-        # The stored configurations fail closed towards a Service with no pods: remove them before other tests.
-        for name in MWC_NAMES.values():
-            try:
-                await admission.delete_mutating_webhook_configuration(name)
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-
-
-ACCESS_CASES: list[tuple[bool, dict[str, str]]] = [
-    # (allowed?, resourceAttributes)
-    *[(True, {"verb": v, "resource": "configmaps", "namespace": CONTROL_NAMESPACE}) for v in ("get", "list", "watch")],
-    *[(True, {"verb": v, "resource": r}) for r in ("namespaces", "nodes") for v in ("get", "list", "watch")],
-    *[
-        (True, {"verb": v, "group": "admissionregistration.k8s.io", "resource": "mutatingwebhookconfigurations"})
-        for v in ("get", "list", "watch")
-    ],
-    *[
-        (True, {"verb": "patch", "group": "admissionregistration.k8s.io",
-                "resource": "mutatingwebhookconfigurations", "name": name})
-        for name in MWC_NAMES.values()
-    ],
-    (True, {"verb": "create", "resource": "events", "namespace": CONTROL_NAMESPACE}),
-    (False, {"verb": "create", "resource": "events", "namespace": "default"}),
-    (False, {"verb": "list", "resource": "configmaps", "namespace": "default"}),
-    (False, {"verb": "list", "resource": "configmaps"}),  # all namespaces
-    (False, {"verb": "patch", "resource": "configmaps", "namespace": CONTROL_NAMESPACE}),
-    (False, {"verb": "get", "resource": "secrets", "namespace": CONTROL_NAMESPACE}),
-    (False, {"verb": "create", "resource": "pods", "namespace": CONTROL_NAMESPACE}),
-    (False, {"verb": "patch", "resource": "namespaces", "name": "default"}),
-    (False, {"verb": "patch", "group": "admissionregistration.k8s.io",
-             "resource": "mutatingwebhookconfigurations", "name": "istio-sidecar-injector"}),
-    (False, {"verb": "update", "group": "admissionregistration.k8s.io",
-             "resource": "mutatingwebhookconfigurations", "name": MWC_NAMES["default"]}),
-    (False, {"verb": "delete", "group": "admissionregistration.k8s.io",
-             "resource": "mutatingwebhookconfigurations", "name": MWC_NAMES["default"]}),
-    (False, {"verb": "create", "group": "admissionregistration.k8s.io", "resource": "mutatingwebhookconfigurations"}),
-    (False, {"verb": "list", "group": "admissionregistration.k8s.io", "resource": "validatingwebhookconfigurations"}),
-]
-
-
-async def assert_access(kube_api: Any) -> None:
-    """Ask the apiserver's RBAC authorizer about the injector's ServiceAccount, case by case."""
-    authz = client.AuthorizationV1Api(kube_api)
-    wrong = []
-    for allowed, attributes in ACCESS_CASES:
-        review = await authz.create_subject_access_review(
-            {"spec": {"user": SERVICE_ACCOUNT, "groups": SA_GROUPS, "resourceAttributes": attributes}}
-        )
-        if bool(review.status.allowed) != allowed:
-            wrong.append((attributes, "allowed" if review.status.allowed else "denied", review.status.reason))
-    assert not wrong, "RBAC differs from the intended least privilege:\n" + "\n".join(map(str, wrong))
+        # The stored configurations fail closed towards a Service with no pods, and cluster-wide RBAC would grant
+        # later tests' service accounts what they must not have: remove everything.
+        kubectl_delete(control_plane, stored)
 
 
 # -- 3. the selectors route pods like Istio's --------------------------------------------------------------------
-
-INJECT = "sidecar.istio.io/inject"
-REV = "istio.io/rev"
-#: (namespace labels, pod labels) -> (webhook prefix, revision) the apiserver must call, or None for no call.
-ROUTING_CASES: list[tuple[dict[str, str], dict[str, str], tuple[str, str] | None]] = [
-    ({"istio-injection": "enabled"}, {}, ("namespace.", "default")),
-    ({"istio-injection": "enabled"}, {INJECT: "false"}, None),
-    ({"istio-injection": "enabled"}, {REV: "canary"}, ("namespace.", "default")),
-    ({"istio-injection": "enabled", REV: "canary"}, {}, ("namespace.", "default")),
-    ({"istio-injection": "disabled"}, {}, None),
-    ({"istio-injection": "disabled"}, {REV: "canary"}, None),
-    ({REV: "canary"}, {}, ("rev.namespace.", "canary")),
-    ({REV: "default"}, {}, ("rev.namespace.", "default")),
-    ({REV: "canary"}, {REV: "default"}, ("rev.namespace.", "canary")),
-    ({REV: "canary"}, {INJECT: "false"}, None),
-    ({REV: "other"}, {}, None),  # a revision this deployment does not serve
-    ({}, {REV: "canary"}, ("rev.object.", "canary")),
-    ({}, {REV: "default"}, ("rev.object.", "default")),
-    ({}, {REV: "canary", INJECT: "false"}, None),
-    ({}, {INJECT: "true"}, ("object.", "default")),
-    ({}, {INJECT: "true", REV: "canary"}, ("rev.object.", "canary")),
-    ({}, {}, None),
-]
-
-
-def recording_webhook(calls: list[tuple[str, str]]) -> web.Application:
-    """Allows everything unchanged; records (path, namespace) so the test sees which webhook the apiserver chose."""
-
-    async def review(request: web.Request) -> web.Response:
-        body = await request.json()
-        calls.append((request.path, body["request"]["namespace"]))
-        return web.json_response(
-            {
-                "apiVersion": "admission.k8s.io/v1",
-                "kind": "AdmissionReview",
-                "response": {"uid": body["request"]["uid"], "allowed": True},
-            }
-        )
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", review)
-    return app
-
 
 async def test_webhook_selectors_route_pods_like_istio(
     rendered: list[dict],
@@ -319,11 +202,8 @@ async def test_webhook_selectors_route_pods_like_istio(
         await wait_for_admission(probe_ns, make_pod(labels=probe_labels), lambda _: any(ns == probe_ns for _, ns in calls))
     calls.clear()
 
-    observed = []
-    for ns, (_, pod_labels, _) in zip(namespaces, ROUTING_CASES):
-        await wait_for_admission(ns, make_pod(labels=pod_labels), lambda _: True)
-        hits = sorted(path for path, called_ns in calls if called_ns == ns)
-        observed.append(hits)
+    observed = await observe_routes(namespaces, [pod_l for _, pod_l, _ in ROUTING_CASES], calls, make_pod,
+                                    wait_for_admission)
 
     def expected_paths(expected: tuple[str, str] | None) -> list[str]:
         if expected is None:
