@@ -26,7 +26,7 @@ import yaml
 from aiohttp import web
 from kubernetes_asyncio import client
 
-from controlplane import Binaries, ControlPlane, WebhookEndpoint
+from controlplane import Binaries, ControlPlane, WebhookEndpoint, mutating_webhook, mutating_webhook_configuration
 from manifests import (
     CONTROL_NAMESPACE,
     INJECT,
@@ -284,6 +284,71 @@ async def test_helm_install_and_upgrades_route_pods_like_istio(
     await assert_access(kube_api, base_access_cases(sorted(names)) + [
         (False, {"verb": "patch", "group": "admissionregistration.k8s.io",
                  "resource": "mutatingwebhookconfigurations", "name": "sidecar-injector-default"})])
+
+
+def istioctl_tag(tag: str, revision: str, endpoint: WebhookEndpoint) -> dict:
+    """A tag configuration as `istioctl tag set` writes it (Istio's names and labels), calling /istiod/inject."""
+    mwc = mutating_webhook_configuration(f"istio-revision-tag-{tag}", [
+        mutating_webhook(f"rev.namespace.{ISTIO_SUFFIX}", endpoint.client_config("/istiod/inject"),
+                         namespace_selector={"matchExpressions": [
+                             {"key": REV, "operator": "In", "values": [tag]},
+                             {"key": "istio-injection", "operator": "DoesNotExist"}]}),
+        mutating_webhook(f"rev.object.{ISTIO_SUFFIX}", endpoint.client_config("/istiod/inject"),
+                         namespace_selector={"matchExpressions": [
+                             {"key": REV, "operator": "DoesNotExist"},
+                             {"key": "istio-injection", "operator": "DoesNotExist"}]},
+                         object_selector={"matchExpressions": [{"key": REV, "operator": "In", "values": [tag]}]}),
+    ])
+    mwc["metadata"]["labels"] = {"istio.io/tag": tag, "istio.io/rev": revision}
+    return mwc
+
+
+async def test_istioctl_tag_is_taken_over_without_a_gap(
+    helm_on_cluster: Helm,
+    control_plane: ControlPlane,
+    kube_api: Any,
+    make_namespace: Callable[..., Awaitable[str]],
+    make_pod: Callable[..., dict],
+    serve_webhook: Callable[[web.Application], Awaitable[WebhookEndpoint]],
+    register_webhooks: Callable[[dict], Awaitable[dict]],
+    wait_for_admission: Callable[..., Awaitable[dict]],
+) -> None:
+    """deploy/README.md, migration step 3: `helm upgrade --take-ownership` merges our webhooks into the istioctl
+    tag configuration (both are called meanwhile), then one strategic-merge patch removes Istio's entries. Every
+    pod in the tag's namespace reaches a webhook at every step."""
+    calls: list[tuple[str, str]] = []
+    endpoint = await serve_webhook(recording_webhook(calls))
+    await ensure_namespace(kube_api)
+    namespace = await make_namespace("tag", labels={REV: "prod"})
+    await register_webhooks(istioctl_tag("prod", "canary", endpoint))
+    base = {"revisions": ["default", "canary"], "injectionURL": endpoint.url("/hook"),
+            "caBundle": base64.b64encode(endpoint.ca_pem).decode()}
+
+    async def routes_become(expected: list[str], *, strict: bool = True) -> None:
+        def reached(_: dict) -> bool:
+            hits = sorted(path for path, ns in calls if ns == namespace)
+            calls.clear()
+            assert hits or not strict, "a pod in the tag's namespace reached no webhook"
+            return hits == expected
+
+        await wait_for_admission(namespace, make_pod(), reached)
+
+    await routes_become(["/istiod/inject"], strict=False)  # until the apiserver has loaded the configuration
+    helm_on_cluster.install("install", base)
+    await routes_become(["/istiod/inject"])
+    helm_on_cluster.install("upgrade", {**base, "revisionTags": {"prod": "canary"}})
+    await routes_become(["/hook/rev/canary/inject", "/istiod/inject"])
+    delete = {"webhooks": [{"name": f"{prefix}{ISTIO_SUFFIX}", "$patch": "delete"}
+                           for prefix in ("rev.namespace.", "rev.object.")]}
+    patched = control_plane.kubectl("patch", "mutatingwebhookconfiguration", "istio-revision-tag-prod",
+                                    "--type=strategic", "-p", json.dumps(delete), check=False)
+    assert patched.returncode == 0, patched.stderr
+    await routes_become(["/hook/rev/canary/inject"])
+    admission = client.AdmissionregistrationV1Api(kube_api)
+    stored = await admission.read_mutating_webhook_configuration("istio-revision-tag-prod")
+    rendered = objects(helm_on_cluster.template({**base, "revisionTags": {"prod": "canary"}}),
+                       "MutatingWebhookConfiguration")["istio-revision-tag-prod"]
+    assert [w.name for w in stored.webhooks] == [w["name"] for w in rendered["webhooks"]]
 
 
 # -- 4. cert-manager -----------------------------------------------------------------------------------------------
