@@ -14,7 +14,6 @@ Both are cached beside the control plane (``controlplane.cache_root()``), with a
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import shutil
@@ -23,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from controlplane import MIN_GO, BuildError, Log, cache_root, find_go, go_env, go_version, run_logged, stderr_log
+from controlplane import BuildError, Log, build_once, cache_root, go_env, run_logged, stderr_log
 
 HELM_VERSION = "v3.19.5"
 """Requires Go 1.24 (as the control plane does) and client-go 0.34, the Kubernetes minor of the e2e apiserver."""
@@ -107,26 +106,17 @@ def fetch_certificate_crd(go: str) -> Path:
     return certificate_crd_path()
 
 
+def cached_chart_tools() -> tuple[Path, Path] | None:
+    helm, crd = cached_helm(), cached_certificate_crd()
+    return (helm, crd) if helm and crd else None
+
+
 def ensure_chart_tools(log: Log = stderr_log) -> tuple[Path, Path]:
     """(helm, Certificate CRD), fetching or building what the cache lacks, one session at a time."""
-    helm, crd = cached_helm(), cached_certificate_crd()
-    if helm and crd:
-        return helm, crd
-    go = find_go()
-    if go is None:
-        raise BuildError("no Go toolchain found (set $GO or put go on PATH): Helm is built from the module proxy")
-    if go_version(go) < MIN_GO:
-        raise BuildError(f"Go >= {MIN_GO[0]}.{MIN_GO[1]} is needed to build helm {HELM_VERSION}")
-    lock_path = cache_root() / f"helm-{HELM_VERSION}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            helm = cached_helm() or build_helm(go, log)
-            crd = cached_certificate_crd() or fetch_certificate_crd(go)
-            return helm, crd
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    def build(go: str) -> tuple[Path, Path]:
+        return cached_helm() or build_helm(go, log), cached_certificate_crd() or fetch_certificate_crd(go)
+
+    return build_once(f"helm-{HELM_VERSION}", cached_chart_tools, build)
 
 
 def main(argv: list[str]) -> int:

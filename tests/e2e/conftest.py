@@ -57,37 +57,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def control_plane_binaries() -> Binaries:
-    found = cached_binaries()
+def _built(cached: Callable[[], Any], ensure: Callable[[], Any], what: str, build_command: str) -> Any:
+    """A cached build, else build it now; skip (or fail under INJECTOR_E2E_REQUIRE) when that is impossible."""
+    found = cached()
     if found:
         return found
     if os.environ.get("INJECTOR_E2E_BUILD") == "0":
-        _unavailable("no cached control-plane build and INJECTOR_E2E_BUILD=0 (run: python tests/e2e/controlplane.py build)")
+        _unavailable(f"no cached {what} and INJECTOR_E2E_BUILD=0 (run: {build_command})")
     if find_go() is None:
-        _unavailable("Go toolchain not found: kube-apiserver and etcd are built from source (install Go >= 1.24)")
+        _unavailable(f"Go toolchain not found: {what} is built from the Go module proxy (install Go >= 1.24)")
     try:
-        return ensure_binaries()
+        return ensure()
     except (BuildError, OSError) as exc:
-        _unavailable(f"could not build the control plane: {exc}")
+        _unavailable(f"could not build {what}: {exc}")
         raise  # unreachable: _unavailable raises
+
+
+@pytest.fixture(scope="session")
+def control_plane_binaries() -> Binaries:
+    return _built(cached_binaries, ensure_binaries, "control plane (kube-apiserver, etcd, kubectl)",
+                  "python tests/e2e/controlplane.py build")
 
 
 @pytest.fixture(scope="session")
 def chart_tools() -> tuple[Path, Path]:
     """(helm binary, Certificate CRD file) for the chart tests."""
-    from charttools import cached_certificate_crd, cached_helm, ensure_chart_tools
+    from charttools import cached_chart_tools, ensure_chart_tools
 
-    helm, crd = cached_helm(), cached_certificate_crd()
-    if helm and crd:
-        return helm, crd
-    if os.environ.get("INJECTOR_E2E_BUILD") == "0":
-        _unavailable("no cached helm build and INJECTOR_E2E_BUILD=0 (run: python tests/e2e/charttools.py build)")
-    try:
-        return ensure_chart_tools()
-    except (BuildError, OSError) as exc:
-        _unavailable(f"could not build helm / fetch the Certificate CRD: {exc}")
-        raise  # unreachable: _unavailable raises
+    return _built(cached_chart_tools, ensure_chart_tools, "helm and cert-manager's Certificate CRD",
+                  "python tests/e2e/charttools.py build")
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,6 +58,7 @@ BUILD_RECIPE = 1
 MIN_GO = (1, 24)
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 def stderr_log(message: str) -> None:
@@ -310,31 +312,37 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
     return _binaries_for(kubernetes_version, seconds)
 
 
-def ensure_binaries(
-    go: str | None = None, kubernetes_version: str = KUBERNETES_VERSION, log: Log = stderr_log
-) -> Binaries:
-    """Return cached binaries, building them first if needed.
+def build_once(name: str, cached: Callable[[], T | None], build: Callable[[str], T], go: str | None = None) -> T:
+    """``cached()``, or ``build(go)`` under the file lock ``<cache>/<name>.lock``.
 
-    A file lock serialises concurrent pytest sessions (several engineers share this machine), so the second one
-    waits for the first build instead of starting its own.
+    The lock serialises concurrent pytest sessions (several engineers share this machine), so the second one
+    waits for the first build instead of starting its own, then finds its result.
     """
-    found = cached_binaries(kubernetes_version)
+    found = cached()
     if found:
         return found
     go = go or find_go()
     if go is None:
-        raise BuildError("no Go toolchain found (set $GO or put go on PATH)")
+        raise BuildError(f"no Go toolchain found (set $GO or put go on PATH) to build {name}")
     if go_version(go) < MIN_GO:
-        raise BuildError(f"Go >= {MIN_GO[0]}.{MIN_GO[1]} is needed to build {kubernetes_version}")
-    lock_path = cache_root() / f"kubernetes-{kubernetes_version}.lock"
+        raise BuildError(f"Go >= {MIN_GO[0]}.{MIN_GO[1]} is needed to build {name}")
+    lock_path = cache_root() / f"{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            found = cached_binaries(kubernetes_version)  # somebody else may have finished while we waited
-            return found or build_binaries(go, kubernetes_version, log)
+            found = cached()  # somebody else may have finished while we waited
+            return found or build(go)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_binaries(
+    go: str | None = None, kubernetes_version: str = KUBERNETES_VERSION, log: Log = stderr_log
+) -> Binaries:
+    """Return cached binaries, building them first if needed (once across concurrent sessions)."""
+    return build_once(f"kubernetes-{kubernetes_version}", lambda: cached_binaries(kubernetes_version),
+                      lambda go: build_binaries(go, kubernetes_version, log), go)
 
 
 # --------------------------------------------------------------------------------------------------------------

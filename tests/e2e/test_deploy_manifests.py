@@ -162,10 +162,10 @@ async def test_rbac_and_webhooks_are_stored_and_least_privilege(
 ) -> None:
     await ensure_namespace(kube_api)
     wanted = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
-    stored = [o for o in rendered if o["kind"] in wanted]
+    applied = [o for o in rendered if o["kind"] in wanted]
     admission = client.AdmissionregistrationV1Api(kube_api)
     try:
-        kubectl_apply(control_plane, stored)
+        kubectl_apply(control_plane, applied)
         for rev in REVISIONS:
             stored = kube_api.sanitize_for_serialization(
                 await admission.read_mutating_webhook_configuration(MWC_NAMES[rev])
@@ -179,7 +179,7 @@ async def test_rbac_and_webhooks_are_stored_and_least_privilege(
     finally:
         # The stored configurations fail closed towards a Service with no pods, and cluster-wide RBAC would grant
         # later tests' service accounts what they must not have: remove everything.
-        kubectl_delete(control_plane, stored)
+        kubectl_delete(control_plane, applied)
 
 
 # -- 3. the selectors route pods like Istio's --------------------------------------------------------------------
