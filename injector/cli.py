@@ -11,6 +11,8 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kube-inject": ("injector.cmd_kubeinject", "inject sidecars into Kubernetes manifests (like istioctl kube-inject)"),
     "check": ("injector.cmd_check", "explain whether a pod would be injected, and why"),
+    "diff": ("injector.cmd_diff", "show how each workload's injected pod changes from one revision to another"),
+    "audit": ("injector.cmd_audit", "find running pods whose injection is stale, grouped by workload"),
     "serve": ("injector.cmd_serve", "run the admission webhook server"),
     "certs": ("injector.cmd_certs", "generate a CA and a serving certificate"),
 }

@@ -75,6 +75,13 @@ class KubeClusterFacts:
                              native_auto=self.live.native_sidecars_auto,
                              namespace_annotations=self.live.namespace_annotations(namespace) or {})
 
+    def snapshot(self) -> ClusterFacts:
+        """A frozen, picklable copy giving the same answers, for work done away from the informers (audits)."""
+        return ClusterFacts(node_versions=dict(self.live.node_versions()) if self.live.nodes_watched else None,
+                            namespaces={name: {"labels": dict(ns["labels"]), "annotations": dict(ns["annotations"])}
+                                        for name, ns in self.live.namespaces().items()},
+                            feature_flags=dict(self.feature_flags))
+
 
 def request_facts(pod: Mapping[str, Any], namespace: str, revision: str, path_env: Mapping[str, str] | None, *,
                   flag: Callable[[str], str], native_auto: Callable[[str | None], bool],

@@ -84,11 +84,17 @@ def parse_status(value: str) -> dict[str, Any] | None:
     return status
 
 
-def strip_pod(pod: dict, status_port: int) -> dict:
-    """The pod without a previous injection's containers, agent Prometheus annotations and status.
+RE_INJECTION_LISTS = ("containers", "initContainers")
+"""What Istio strips before re-injecting: volumes and pull secrets stay (the templates merge into them)."""
+STATUS_LISTS = ("containers", "initContainers", "volumes", "imagePullSecrets")
+"""Everything the status annotation names: stripping all of it gives back the pod the user wrote."""
 
-    Volumes and pull secrets stay. When the status annotation is absent or does not parse, ``pod`` itself is
-    returned; otherwise a new pod sharing the untouched subtrees with ``pod`` (callers must not mutate either).
+
+def strip_pod(pod: dict, status_port: int, lists: tuple[str, ...] = RE_INJECTION_LISTS) -> dict:
+    """The pod without a previous injection's ``lists`` entries (by name), agent Prometheus annotations and status.
+
+    When the status annotation is absent or does not parse, ``pod`` itself is returned; otherwise a new pod
+    sharing the untouched subtrees with ``pod`` (callers must not mutate either).
     """
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     raw = annotations.get(STATUS_ANNOTATION)
@@ -97,7 +103,7 @@ def strip_pod(pod: dict, status_port: int) -> dict:
         return pod
     out = dict(pod)
     spec = dict(pod.get("spec") or {})
-    for field in ("containers", "initContainers"):
+    for field in lists:
         names = set(status[field])
         if names:
             spec[field] = [c for c in spec.get(field) or [] if c.get("name", "") not in names]

@@ -28,11 +28,13 @@ def workload_of_pod(pod: Mapping[str, Any], namespace: str = "") -> WorkloadMeta
         owner = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
         if owner is not None:
             name, kind, api_version = owner.get("name", ""), owner.get("kind", ""), owner.get("apiVersion", "")
-            name, kind, api_version = _controller_of(name, kind, api_version, labels)
+            name, kind, api_version = controller_of(name, kind, api_version, labels)
     return WorkloadMeta(name=name or meta.get("name") or "", namespace=ns, kind=kind, api_version=api_version)
 
 
-def _controller_of(name: str, kind: str, api_version: str, labels: Mapping[str, str]) -> tuple[str, str, str]:
+def controller_of(name: str, kind: str, api_version: str, labels: Mapping[str, str]) -> tuple[str, str, str]:
+    """The workload above a pod's direct controller, guessed from names and labels as Istio does (a ReplicaSet
+    named ``<deployment>-<pod-template-hash>``, a Job named ``<cronjob>-<schedule time>``); else the controller."""
     if kind == "ReplicaSet":
         pod_hash = labels.get("pod-template-hash")
         rollout_hash = labels.get("rollouts-pod-template-hash")

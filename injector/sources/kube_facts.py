@@ -75,6 +75,10 @@ class KubeFacts:
         ns = self._namespaces.get(name)
         return MappingProxyType(ns["annotations"]) if ns is not None else None
 
+    def namespaces(self) -> Mapping[str, JSON]:
+        """Live view: namespace name -> ``{"labels": ..., "annotations": ...}`` (read-only)."""
+        return MappingProxyType(self._namespaces)
+
     def node_versions(self) -> Mapping[str, str]:
         """Live view: node name -> ``status.nodeInfo.kubeletVersion``."""
         return MappingProxyType(self._node_versions)

@@ -2,7 +2,8 @@
 
 With mTLS the kubelet cannot reach the app directly, so each HTTP/TCP/gRPC probe and HTTP/TCP lifecycle
 handler of every app container is pointed at the agent's status port under a per-container path, and the
-original actions are handed to the agent as ``ISTIO_KUBE_APP_PROBERS`` JSON.
+original actions are handed to the agent as ``ISTIO_KUBE_APP_PROBERS`` JSON. ``restore_app_probes`` undoes the
+rewrite from that JSON, to recover the pod the user wrote from a running one.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from workers.merge import copy_json
 from workers.post.common import PROXY_CONTAINER, annotations_of, atoi, find_sidecar, parse_bool
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import STATUS_ANNOTATION
@@ -218,3 +220,48 @@ def apply_rewrite(pod: dict, mesh: dict, values: dict) -> None:
     if probers:
         sidecar["env"] = merge_or_append_probers(STATUS_ANNOTATION in annotations, sidecar.get("env") or [], probers)
     rewrite_probes(pod, status_port)
+
+
+def restore_app_probes(pod: dict) -> dict:
+    """The app probes and handlers as the user wrote them, taken back from the proxy's ``ISTIO_KUBE_APP_PROBERS``.
+
+    A probe counts as rewritten when its ``httpGet`` path is the agent URL of its container and that URL is in
+    the recorded JSON (a named port comes back as the number it resolved to, which renders the same). Returns
+    ``pod`` itself when there is nothing to restore, else a restored copy.
+    """
+    sidecar = find_sidecar(pod)
+    recorded = next((var.get("value") for var in (sidecar or {}).get("env") or ()
+                     if var.get("name") == PROBERS_ENV), None)
+    try:
+        probers = orjson.loads(recorded) if recorded else None
+    except orjson.JSONDecodeError:
+        return pod
+    if not isinstance(probers, dict) or not probers:
+        return pod
+    out = copy_json(pod)
+    spec = out.get("spec") or {}
+    for field in ("containers", "initContainers"):
+        for container in spec.get(field) or ():
+            name = container.get("name", "")
+            if name == PROXY_CONTAINER:
+                continue
+            for probe_field, url in _PROBES:
+                _restore(container, probe_field, url.format(name), probers)
+            lifecycle = container.get("lifecycle")
+            if isinstance(lifecycle, dict):
+                for handler_field, url in _HANDLERS:
+                    _restore(lifecycle, handler_field, url.format(name), probers)
+    return out
+
+
+def _restore(holder: dict, key: str, url: str, probers: dict) -> None:
+    """In place: ``holder[key]`` with its agent ``httpGet`` replaced by the recorded original action."""
+    probe, original = holder.get(key), probers.get(url)
+    if not isinstance(probe, dict) or not isinstance(original, dict):
+        return
+    action = probe.get("httpGet")
+    if not isinstance(action, dict) or action.get("path") != url:
+        return
+    kind = next((k for k in ("httpGet", "tcpSocket", "grpc") if isinstance(original.get(k), dict)), None)
+    if kind is not None:
+        holder[key] = {**{k: v for k, v in probe.items() if k != "httpGet"}, kind: original[kind]}

@@ -1,5 +1,10 @@
-"""Prometheus metrics merge (§6.5 steps 2-3): point scrapers at the agent, hand the app's config to the agent."""
+"""Prometheus metrics merge (§6.5 steps 2-3): point scrapers at the agent, hand the app's config to the agent.
+
+``user_scrape_annotations`` reads the app's config back from the agent env, to recover the pod the user wrote.
+"""
 from __future__ import annotations
+
+import orjson
 
 from workers.errors import InjectionError
 from workers.post.common import GO_SPACE, annotations_of, atoi, find_sidecar, parse_bool
@@ -139,3 +144,32 @@ def secure_port(pod: dict) -> None:
         if env.get("name") == _SECURE_PORT_ENV and value not in ("", "0"):
             annotations[SECURE_PORT_ANNOTATION] = value
             return
+
+
+def user_scrape_annotations(pod: dict) -> dict[str, str]:
+    """The app's scrape annotations that ``prometheus_merge`` moved into the proxy env (``{}`` when none).
+
+    Keys come back in their canonical spelling; any variant sanitises to the same name, so re-injection renders
+    the same env. With scrape targets, port and path were derived from the first target and are not restored.
+    """
+    sidecar = find_sidecar(pod)
+    recorded = next((var.get("value") for var in (sidecar or {}).get("env") or ()
+                     if var.get("name") == SCRAPE_CONFIG_ENV), None)
+    try:
+        config = orjson.loads(recorded) if recorded else None
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    out: dict[str, str] = {}
+    if config.get("scrape"):
+        out["prometheus.io/scrape"] = str(config["scrape"])
+    targets = [t for t in config.get("targets") or () if isinstance(t, dict)]
+    if targets:
+        out["prometheus.istio.io/scrape-targets"] = ",".join(f"{t.get('port', '')}:{t.get('path', '')}"
+                                                             for t in targets)
+        return out
+    for key in ("path", "port"):
+        if config.get(key):
+            out[f"prometheus.io/{key}"] = str(config[key])
+    return out
