@@ -16,13 +16,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from controlplane import ControlPlane
+from controlplane import ControlPlane, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_DEFAULT_CONFIG = REPO.parent / "shared" / "conformance" / "istio" / "configs" / "default"
@@ -165,3 +168,92 @@ def issue_certificates(out_dir: Path) -> Path:
     subprocess.run([sys.executable, "-m", "injector.cli", "certs", "--dns-name", "127.0.0.1",
                     "--out-dir", str(out_dir)], check=True, capture_output=True, cwd=REPO)
     return out_dir
+
+
+def kubectl_json(plane: ControlPlane, *args: str, input: str | None = None) -> dict:
+    return json.loads(plane.kubectl(*args, "-o", "json", input=input).stdout)
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0, log: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log()}")
+
+
+def owned_bundles(plane: ControlPlane, owner: str) -> dict[str, list[str | None]]:
+    listing = kubectl_json(plane, "get", "mutatingwebhookconfigurations", "-l", f"{OWNER_LABEL}={owner}")
+    return {m["metadata"]["name"]: [w["clientConfig"].get("caBundle") for w in m["webhooks"]]
+            for m in listing["items"]}
+
+
+def wait_until_apiserver_injects(plane: ControlPlane, owner: str, process: InjectorProcess) -> None:
+    """The apiserver reads webhook configurations through an informer: dry-run a pod until it gets injected,
+    so the first test does not race the patched caBundle."""
+    namespace = f"e2e-probe-{owner}"
+    apply(plane, {"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": namespace, "labels": {OWNER_LABEL: owner, "istio-injection": "enabled"}}},
+          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}})
+    probe = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": namespace},
+                        "spec": {"containers": [{"name": "app", "image": "busybox"}]}})
+
+    def injected() -> bool:
+        result = plane.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=probe, check=False)
+        return result.returncode == 0 and '"istio-proxy"' in result.stdout
+
+    wait_for(injected, "the apiserver to call the injector", log=process.log_tail)
+
+
+@dataclass(frozen=True)
+class RunningInjector:
+    """A running ``injector serve --kube`` behind deploy/'s webhooks, and what tests need to aim at it."""
+
+    process: InjectorProcess
+    owner: str
+    control_namespace: str
+    ca_pem: bytes
+    default_texts: RevisionTexts
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.process.port}{path}"
+
+    def client_config(self, path: str) -> dict[str, str]:
+        return {"url": self.url(path), "caBundle": ca_bundle_b64(self.ca_pem)}
+
+
+@contextmanager
+def running_kube_injector(plane: ControlPlane, workdir: Path, revisions: Mapping[str, RevisionTexts],
+                          extra_args: Sequence[str] = ()) -> Iterator[RunningInjector]:
+    """``injector serve --kube`` over a fresh control namespace holding ``revisions`` (which must include
+    ``default``), with deploy/'s webhook configurations owned by a fresh owner id; all removed afterwards. Returns
+    once the apiserver injects through it (the server patched the caBundle itself)."""
+    owner = uuid.uuid4().hex[:8]
+    control_namespace = f"istio-e2e-{owner}"
+    certs = issue_certificates(workdir)
+    plane.kubectl("create", "namespace", control_namespace)
+    apply(plane, *(cm for revision, texts in revisions.items()
+                   for cm in revision_configmaps(control_namespace, revision, texts)))
+    process = InjectorProcess(
+        ["--tls-cert-file", str(certs / "tls.crt"), "--tls-key-file", str(certs / "tls.key"),
+         "--kube", f"--kubeconfig={plane.kubeconfig}", f"--control-namespace={control_namespace}",
+         f"--webhook-config-selector={OWNER_LABEL}={owner}", "--workers=1", "--watch-interval=0.2",
+         "--drain-timeout=2", *extra_args],
+        port=free_port(), ca_file=certs / "ca.crt", log_file=certs / "injector.log")
+    process.start()
+    try:
+        process.wait_ready()
+        configurations = owned_webhook_configurations(plane, process.port, owner)
+        apply(plane, *configurations)
+        expected = ca_bundle_b64((certs / "ca.crt").read_bytes())
+        wait_for(lambda: all(b == expected for bundles in owned_bundles(plane, owner).values() for b in bundles)
+                 and len(owned_bundles(plane, owner)) == len(configurations),
+                 "the server to patch the caBundle of its webhook configurations", log=process.log_tail)
+        wait_until_apiserver_injects(plane, owner, process)
+        yield RunningInjector(process, owner, control_namespace, (certs / "ca.crt").read_bytes(),
+                              revisions["default"])
+    finally:
+        plane.kubectl("delete", "mutatingwebhookconfigurations", "-l", f"{OWNER_LABEL}={owner}",
+                      "--ignore-not-found", check=False)
+        process.stop()

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from controlplane import (
     ControlPlane,
     WebhookEndpoint,
-    free_port,
     mutating_webhook,
     mutating_webhook_configuration,
 )
@@ -30,12 +28,15 @@ from injector_server import (
     OWNER_LABEL,
     InjectorProcess,
     RevisionTexts,
+    RunningInjector,
     apply,
     ca_bundle_b64,
     istio_default_texts,
-    issue_certificates,
-    owned_webhook_configurations,
+    kubectl_json,
+    owned_bundles,
     revision_configmaps,
+    running_kube_injector,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -54,90 +55,13 @@ templates:
 """
 
 
-@dataclass(frozen=True)
-class Injector:
-    """The module's running server and what tests need to aim at it."""
-
-    process: InjectorProcess
-    owner: str
-    control_namespace: str
-    ca_pem: bytes
-    default_texts: RevisionTexts
-
-    def url(self, path: str) -> str:
-        return f"https://127.0.0.1:{self.process.port}{path}"
-
-    def client_config(self, path: str) -> dict[str, str]:
-        return {"url": self.url(path), "caBundle": ca_bundle_b64(self.ca_pem)}
-
-
-def _kubectl_json(plane: ControlPlane, *args: str, input: str | None = None) -> dict:
-    return json.loads(plane.kubectl(*args, "-o", "json", input=input).stdout)
-
-
-def _wait(check: Callable[[], bool], what: str, timeout: float = 20.0, log: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log()}")
-
-
-def _owned_bundles(plane: ControlPlane, owner: str) -> dict[str, list[str | None]]:
-    listing = _kubectl_json(plane, "get", "mutatingwebhookconfigurations", "-l", f"{OWNER_LABEL}={owner}")
-    return {m["metadata"]["name"]: [w["clientConfig"].get("caBundle") for w in m["webhooks"]]
-            for m in listing["items"]}
-
-
-def _wait_until_apiserver_injects(plane: ControlPlane, owner: str, process: InjectorProcess) -> None:
-    """The apiserver reads webhook configurations through an informer: dry-run a pod until it gets injected,
-    so the first test does not race the patched caBundle."""
-    namespace = f"e2e-probe-{owner}"
-    apply(plane, {"apiVersion": "v1", "kind": "Namespace",
-                  "metadata": {"name": namespace, "labels": {OWNER_LABEL: owner, "istio-injection": "enabled"}}},
-          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}})
-    probe = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": namespace},
-                        "spec": {"containers": [{"name": "app", "image": "busybox"}]}})
-
-    def injected() -> bool:
-        result = plane.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=probe, check=False)
-        return result.returncode == 0 and '"istio-proxy"' in result.stdout
-
-    _wait(injected, "the apiserver to call the injector", log=process.log_tail)
-
-
 @pytest.fixture(scope="module")
-def injector(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Injector]:
-    owner = uuid.uuid4().hex[:8]
-    control_namespace = f"istio-e2e-{owner}"
-    certs = issue_certificates(tmp_path_factory.mktemp("injector-certs"))
+def injector(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningInjector]:
     texts = istio_default_texts()
-    control_plane.kubectl("create", "namespace", control_namespace)
-    apply(control_plane,
-          *revision_configmaps(control_namespace, "default", texts),
-          *revision_configmaps(control_namespace, "canary", texts.with_values(revision="canary", tag=CANARY_TAG)))
-    process = InjectorProcess(
-        ["--tls-cert-file", str(certs / "tls.crt"), "--tls-key-file", str(certs / "tls.key"),
-         "--kube", f"--kubeconfig={control_plane.kubeconfig}", f"--control-namespace={control_namespace}",
-         f"--webhook-config-selector={OWNER_LABEL}={owner}", "--workers=1", "--watch-interval=0.2",
-         "--drain-timeout=2"],
-        port=free_port(), ca_file=certs / "ca.crt", log_file=certs / "injector.log")
-    process.start()
-    try:
-        process.wait_ready()
-        configurations = owned_webhook_configurations(control_plane, process.port, owner)
-        apply(control_plane, *configurations)
-        expected = ca_bundle_b64((certs / "ca.crt").read_bytes())
-        _wait(lambda: all(b == expected for bundles in _owned_bundles(control_plane, owner).values() for b in bundles)
-              and len(_owned_bundles(control_plane, owner)) == len(configurations),
-              "the server to patch the caBundle of its webhook configurations", log=process.log_tail)
-        _wait_until_apiserver_injects(control_plane, owner, process)
-        yield Injector(process, owner, control_namespace, (certs / "ca.crt").read_bytes(), texts)
-    finally:
-        control_plane.kubectl("delete", "mutatingwebhookconfigurations", "-l", f"{OWNER_LABEL}={owner}",
-                              "--ignore-not-found", check=False)
-        process.stop()
+    with running_kube_injector(control_plane, tmp_path_factory.mktemp("injector-certs"),
+                               {"default": texts, "canary": texts.with_values(revision="canary", tag=CANARY_TAG)}
+                               ) as running:
+        yield running
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -186,7 +110,7 @@ def stored_pod(kube_api: Any, core: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def owned_namespace(injector: Injector, make_namespace: Callable[..., Any]) -> Callable[..., Any]:
+def owned_namespace(injector: RunningInjector, make_namespace: Callable[..., Any]) -> Callable[..., Any]:
     """A namespace the module's webhook configurations may select (carries the owner label)."""
 
     async def make(labels: dict[str, str] | None = None) -> str:
@@ -217,7 +141,7 @@ def _pod(make_pod: Callable[..., dict], labels: dict[str, str] | None = None,
     ({"istio-injection": "enabled", "istio.io/rev": "canary"}, {}, "default"),
 ], ids=["ns-istio-injection", "ns-rev-default", "ns-rev-canary", "pod-rev-canary", "pod-inject-true",
         "ns-both-labels"])
-async def test_injects_where_istio_would(injector: Injector, owned_namespace, stored_pod, make_pod,
+async def test_injects_where_istio_would(injector: RunningInjector, owned_namespace, stored_pod, make_pod,
                                          namespace_labels: dict, pod_labels: dict, revision: str) -> None:
     namespace = await owned_namespace(namespace_labels)
     pod = await stored_pod(namespace, _pod(make_pod, pod_labels))
@@ -241,7 +165,7 @@ async def test_injects_where_istio_would(injector: Injector, owned_namespace, st
     ({"istio.io/rev": "default"}, {}, {}, {"hostNetwork": True}),
 ], ids=["ns-unlabelled", "ns-disabled", "pod-label-false", "pod-annotation-false",
         "host-network"])
-async def test_skips_where_istio_would(injector: Injector, owned_namespace, stored_pod, make_pod,
+async def test_skips_where_istio_would(injector: RunningInjector, owned_namespace, stored_pod, make_pod,
                                        namespace_labels: dict, pod_labels: dict, annotations: dict,
                                        spec: dict) -> None:
     namespace = await owned_namespace(namespace_labels)
@@ -251,7 +175,7 @@ async def test_skips_where_istio_would(injector: Injector, owned_namespace, stor
 
 
 @pytest.mark.parametrize("review_version", ["v1", "v1beta1"])
-async def test_both_admission_review_versions(injector: Injector, make_namespace, register_webhooks,
+async def test_both_admission_review_versions(injector: RunningInjector, make_namespace, register_webhooks,
                                               wait_for_admission, stored_pod, make_pod, review_version: str) -> None:
     """The apiserver sends the first version the configuration lists and rejects an answer in another version,
     so an injected pod proves the whole exchange happened in ``review_version``."""
@@ -266,7 +190,7 @@ async def test_both_admission_review_versions(injector: Injector, make_namespace
     assert _is_injected(pod) and _revision(pod) == "default"
 
 
-async def test_two_revisions_at_once(injector: Injector, owned_namespace, stored_pod, make_pod) -> None:
+async def test_two_revisions_at_once(injector: RunningInjector, owned_namespace, stored_pod, make_pod) -> None:
     default_ns = await owned_namespace({"istio.io/rev": "default"})
     canary_ns = await owned_namespace({"istio.io/rev": "canary"})
     default_pod = await stored_pod(default_ns, _pod(make_pod))
@@ -277,7 +201,7 @@ async def test_two_revisions_at_once(injector: Injector, owned_namespace, stored
     assert _proxy_image(canary_pod).endswith(f":{CANARY_TAG}")
 
 
-async def test_canary_move_by_relabelling_the_namespace(injector: Injector, owned_namespace, core, stored_pod,
+async def test_canary_move_by_relabelling_the_namespace(injector: RunningInjector, owned_namespace, core, stored_pod,
                                                         wait_for_admission, make_pod) -> None:
     namespace = await owned_namespace({"istio.io/rev": "default"})
     before = await stored_pod(namespace, _pod(make_pod))
@@ -292,7 +216,7 @@ async def test_canary_move_by_relabelling_the_namespace(injector: Injector, owne
 
 
 @pytest.fixture
-def extra_revision(control_plane: ControlPlane, injector: Injector, register_webhooks,
+def extra_revision(control_plane: ControlPlane, injector: RunningInjector, register_webhooks,
                    make_namespace) -> Iterator[Callable[..., Any]]:
     """Add a revision (its ConfigMaps, and a webhook for a fresh namespace); removed after the test."""
     added: list[str] = []
@@ -315,7 +239,7 @@ def extra_revision(control_plane: ControlPlane, injector: Injector, register_web
                                   "--ignore-not-found", check=False)
 
 
-async def test_configmap_update_takes_effect(control_plane: ControlPlane, injector: Injector, extra_revision,
+async def test_configmap_update_takes_effect(control_plane: ControlPlane, injector: RunningInjector, extra_revision,
                                              wait_for_admission, stored_pod, make_pod) -> None:
     texts = injector.default_texts.with_values(revision="update", tag="before-e2e")
     namespace = await extra_revision("update", texts)
@@ -328,7 +252,7 @@ async def test_configmap_update_takes_effect(control_plane: ControlPlane, inject
     assert _proxy_image(pod).endswith(":after-e2e") and _revision(pod) == "update"
 
 
-async def test_a_patch_the_apiserver_rejects_is_a_clear_error(injector: Injector, extra_revision, core,
+async def test_a_patch_the_apiserver_rejects_is_a_clear_error(injector: RunningInjector, extra_revision, core,
                                                               make_pod) -> None:
     """The template renders a container name the Pod validation refuses: the client sees which field and value,
     and nothing is stored."""
@@ -414,7 +338,7 @@ async def test_failure_policy_when_the_injector_is_stopped(standalone_injector: 
     assert _all_containers(pod) == ["app"]
 
 
-async def test_ca_bundle_follows_edits_and_the_ca_file(control_plane: ControlPlane, injector: Injector,
+async def test_ca_bundle_follows_edits_and_the_ca_file(control_plane: ControlPlane, injector: RunningInjector,
                                                        register_webhooks) -> None:
     """Part of ``--webhook-config-selector``: an edit that resets a bundle is repaired, a new CA file is rolled
     out to every owned configuration, and a configuration without the label is never touched."""
@@ -425,12 +349,12 @@ async def test_ca_bundle_follows_edits_and_the_ca_file(control_plane: ControlPla
         "decoy.sidecar-injector.istio.io", {"url": "https://127.0.0.1:1/never"},
         namespace_selector={"matchLabels": {"injector-e2e/never": "matches"}}, failure_policy="Ignore")])
     await register_webhooks(decoy)
-    names = sorted(_owned_bundles(control_plane, injector.owner))
+    names = sorted(owned_bundles(control_plane, injector.owner))
     target = names[0]
 
     control_plane.kubectl("patch", "mutatingwebhookconfiguration", target, "--type=json", "-p", json.dumps(
         [{"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": ca_bundle_b64(b"stale")}]))
-    _wait(lambda: _owned_bundles(control_plane, injector.owner)[target][0] == current,
+    wait_for(lambda: owned_bundles(control_plane, injector.owner)[target][0] == current,
           "the reset caBundle to be repaired", log=injector.process.log_tail)
 
     from injector.certs import create_ca
@@ -438,13 +362,13 @@ async def test_ca_bundle_follows_edits_and_the_ca_file(control_plane: ControlPla
     rotated = original + create_ca("e2e second CA").certificate_pem()  # still trusts the serving cert
     try:
         ca_file.write_bytes(rotated)
-        _wait(lambda: all(b == ca_bundle_b64(rotated) for bundles in _owned_bundles(
+        wait_for(lambda: all(b == ca_bundle_b64(rotated) for bundles in owned_bundles(
             control_plane, injector.owner).values() for b in bundles),
             "the new CA file to reach every owned webhook", log=injector.process.log_tail)
     finally:
         ca_file.write_bytes(original)
-    _wait(lambda: all(b == current for bundles in _owned_bundles(control_plane, injector.owner).values()
+    wait_for(lambda: all(b == current for bundles in owned_bundles(control_plane, injector.owner).values()
                       for b in bundles), "the original CA to be restored", log=injector.process.log_tail)
-    stored_decoy = _kubectl_json(control_plane, "get", "mutatingwebhookconfiguration", decoy["metadata"]["name"])
+    stored_decoy = kubectl_json(control_plane, "get", "mutatingwebhookconfiguration", decoy["metadata"]["name"])
     assert "caBundle" not in stored_decoy["webhooks"][0]["clientConfig"]
-    assert sorted(_owned_bundles(control_plane, injector.owner)) == names
+    assert sorted(owned_bundles(control_plane, injector.owner)) == names
