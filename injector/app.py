@@ -32,6 +32,7 @@ from workers.pool import JobFailed, PoolError, WorkerPool
 
 if TYPE_CHECKING:  # kubernetes-asyncio is imported only when --kube is on
     from injector.sources.kube_revisions import KubeSettings
+    from injector.stale import StaleSettings
 
 log = logging.getLogger(__name__)
 admission_log = logging.getLogger("injector.admission")
@@ -90,6 +91,8 @@ class ServerOptions:
     hang_grace: float = 5.0
     start_method: str = "forkserver"
     drain_timeout: float = 30.0
+    stale: "StaleSettings | None" = None
+    """``--watch-pods``: ``/debug/stale`` audits the pod cache (monitoring port)."""
 
 
 @dataclass(frozen=True)
@@ -400,10 +403,13 @@ def create_app(options: ServerOptions) -> web.Application:
 
 
 def create_monitoring_app(main_app: web.Application) -> web.Application:
-    """Plain-HTTP probes and metrics sharing the main application's state (no /inject here)."""
+    """Plain-HTTP probes and metrics sharing the main application's state (no /inject here), and /debug/stale."""
+    from injector.stale import add_stale_route
+
     app = web.Application()
     app[SERVICES] = main_app[SERVICES]
     _add_probes(app)
+    add_stale_route(app, app[SERVICES].options.stale)
     return app
 
 

@@ -127,16 +127,17 @@ class AuditReport:
     def found(self) -> bool:
         return any(self.counts.get(status) for status in STATUSES)
 
-    def by_status_and_revision(self) -> dict[tuple[str, str], int]:
-        """Pod counts for the ``sidecar_injector_stale_pods{status,revision}`` gauge."""
+    def by_status_and_revision(self) -> list[dict[str, Any]]:
+        """Pods per (status, revision): what the ``sidecar_injector_stale_pods`` gauge exports."""
         counts: Counter[tuple[str, str]] = Counter()
         for workload in self.workloads:
             for finding in workload.findings:
                 counts[(finding.verdict.status, finding.verdict.revision)] += len(finding.pods)
-        return dict(counts)
+        return [{"status": status, "revision": revision, "pods": pods}
+                for (status, revision), pods in sorted(counts.items())]
 
     def as_json(self) -> dict[str, Any]:
-        return {"revisions": self.revisions, "counts": self.counts,
+        return {"revisions": self.revisions, "counts": self.counts, "by_status": self.by_status_and_revision(),
                 "workloads": [workload.as_json() for workload in self.workloads]}
 
 

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --kube: kubeconfig to use (default: in-cluster service account)")
     parser.add_argument("--control-namespace", default="istio-system",
                         help="with --kube: namespace of the revision ConfigMaps (default istio-system)")
+    parser.add_argument("--watch-pods", action="store_true",
+                        help="with --kube: cache every pod (trimmed) so that /debug/stale on the monitoring port "
+                             "can report stale injections; needs list/watch on pods")
     parser.add_argument("--webhook-config-name", action="append", default=[], dest="webhook_config_names",
                         metavar="NAME", help="keep the caBundle of this MutatingWebhookConfiguration equal to "
                                              "--ca-cert-file (repeatable; talks to the cluster like --kube)")
@@ -42,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="render processes (default: CPU count)")
     parser.add_argument("--monitoring-port", type=int,
-                        help="plain-HTTP port for /metrics, /healthz, /readyz and /debug/revisions "
-                             "(off when not given)")
+                        help="plain-HTTP port for /metrics, /healthz, /readyz, /debug/revisions and "
+                             "/debug/stale (off when not given)")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--max-body-bytes", type=int, default=6 * 1024 * 1024,
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("injector serve: --kube excludes --config-dir and the config file flags")
     if args.kubeconfig and not (args.kube or args.webhook_config_names or args.webhook_config_selector):
         raise SystemExit("injector serve: --kubeconfig needs --kube or --webhook-config-name/-selector")
+    if args.watch_pods and not args.kube:
+        raise SystemExit("injector serve: --watch-pods needs --kube")
     return uvloop.run(_serve(args, _options(args)))
 
 
@@ -103,8 +108,15 @@ def _kube_options(args: argparse.Namespace) -> dict[str, Any]:
     from injector.sources.kube_revisions import KubeSettings
 
     facts = KubeClusterFacts.from_flags(load_cluster_facts(args.cluster_facts).feature_flags)
-    return {"kube": KubeSettings(args.kubeconfig, args.control_namespace, facts.live),
-            "facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
+    options: dict[str, Any] = {"facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
+    pods = None
+    if args.watch_pods:
+        from injector.sources.kube_pods import PodCache
+        from injector.stale import StaleSettings
+
+        pods = PodCache()
+        options["stale"] = StaleSettings(pods, facts)
+    return {"kube": KubeSettings(args.kubeconfig, args.control_namespace, facts.live, pods=pods), **options}
 
 
 async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:

@@ -97,6 +97,12 @@ class InjectorMetrics:
                                            "Serving certificate changes rejected (the previous one kept serving).",
                                            registry=registry)
 
+        # Stale injections found by the last ``/debug/stale`` audit (``--watch-pods``), recomputed as a whole.
+        self.stale_pods = Gauge("sidecar_injector_stale_pods",
+                                "Pods found by the last /debug/stale audit, by finding (stale, revision-changed, "
+                                "revision-not-served, not-injected, injection-error) and revision.",
+                                ["status", "revision"], registry=registry)
+
         self._admission_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     # ------------------------------------------------------------------------------------------ updates
@@ -134,6 +140,12 @@ class InjectorMetrics:
         for gauge in (self.config_generation, self.config_rejected):
             with contextlib.suppress(KeyError):
                 gauge.remove(revision)
+
+    def stale_audited(self, pods_by_status: Iterable[tuple[str, str, int]]) -> None:
+        """The result of one audit: ``(status, revision, pods)`` rows replace the previous ones."""
+        self.stale_pods.clear()
+        for status, revision, pods in pods_by_status:
+            self.stale_pods.labels(status, revision).set(pods)
 
     def watch(self, *, queue_depth: Callable[[], float], busy: Callable[[], float],
               worker_pids: Callable[[], Iterable[int]], ready: Callable[[], bool]) -> None:

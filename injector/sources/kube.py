@@ -9,13 +9,14 @@ Four informers (see :mod:`injector.sources.informer`):
   has a ``mesh`` key; an injector ConfigMap counts even with keys missing, so that the consumer can reject it loudly.
 * Namespaces, Nodes, and MutatingWebhookConfigurations labelled ``istio.io/tag``, digested by
   :class:`injector.sources.kube_facts.KubeFacts`. The Node informer is skipped when native sidecars are not ``auto``.
+* Opt-in, Pods of every namespace, trimmed (:mod:`injector.sources.kube_pods`), for ``/debug/stale``.
 
 Revisions are reconciled from the ConfigMap cache after every ConfigMap event, and a callback fires only when a
 revision's texts actually change: an annotation edit or a re-list that finds nothing new costs no rebuild, and the
 informer's list semantics (cache updated before handlers run) make a whole re-list appear as one change per revision.
 
 Least privilege follows: get/list/watch on configmaps in the control namespace, list/watch on namespaces, nodes and
-mutatingwebhookconfigurations, create on events in the control namespace.
+mutatingwebhookconfigurations, create on events in the control namespace; list/watch on pods with ``--watch-pods``.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from injector.sources.kube_facts import (
     trim_node,
     trim_webhook_config,
 )
+from injector.sources.kube_pods import PodCache, trim_pod
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +141,13 @@ class KubeSource:
         backoff: Backoff = Backoff(),
         component: str = "sidecar-injector",
         facts: KubeFacts | None = None,
+        pods: PodCache | None = None,
     ) -> None:
         """``watch_nodes`` is False unless ``ENABLE_NATIVE_SIDECARS=auto`` (Istio has no Node informer otherwise);
         ``component`` names us as the source of posted Events. ``facts`` lets the caller hand the request path a
-        KubeFacts before the client exists; its ``nodes_watched`` then decides about the Node informer."""
+        KubeFacts before the client exists; its ``nodes_watched`` then decides about the Node informer. ``pods``
+        (opt-in) gets a pod informer of its own, which readiness does not wait for: listing every pod of a large
+        cluster must not delay serving admissions."""
         self.control_namespace = control_namespace
         self.facts = facts if facts is not None else KubeFacts(nodes_watched=watch_nodes)
         self._on_revision_changed = on_revision_changed
@@ -165,9 +170,14 @@ class KubeSource:
         if self.facts.nodes_watched:
             self._informers.append(Informer(self._core.list_node, name="nodes", on_event=self.facts.on_node,
                                             transform=trim_node, **common))
+        self._background: list[Informer] = []
+        if pods is not None:
+            self._background.append(Informer(self._core.list_pod_for_all_namespaces, name="pods", transform=trim_pod,
+                                             **common))
+            pods.attach(self._background[-1])
 
     def start(self) -> None:
-        for informer in self._informers:
+        for informer in (*self._informers, *self._background):
             informer.start()
 
     async def wait_synced(self, timeout: float | None = None) -> None:
@@ -181,7 +191,7 @@ class KubeSource:
         return all(informer.synced for informer in self._informers)
 
     async def stop(self) -> None:
-        await asyncio.gather(*(informer.stop() for informer in self._informers))
+        await asyncio.gather(*(informer.stop() for informer in (*self._informers, *self._background)))
 
     def revisions(self) -> frozenset[str]:
         """Revisions whose injector ConfigMap currently exists (as last reported through the callbacks)."""

@@ -10,7 +10,6 @@ the server's informers feed (:class:`injector.sources.kube_facts.KubeFacts`), so
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,8 +50,8 @@ class ClusterReader:
         revision = revision or "default"
         injector_name = canonical_configmap_name(revision, "injector-config")
         mesh_name = canonical_configmap_name(revision, "mesh")
-        injector, mesh = await asyncio.gather(self._configmap_data(namespace, injector_name),
-                                              self._configmap_data(namespace, mesh_name))
+        injector = await self._configmap_data(namespace, injector_name)  # first: its absence is the likely error
+        mesh = await self._configmap_data(namespace, mesh_name)
         return (_key(injector, "config", namespace, injector_name),
                 _key(injector, "values", namespace, injector_name), _key(mesh, "mesh", namespace, mesh_name))
 

@@ -15,6 +15,7 @@ from injector.revision_loader import RevisionLoader
 from injector.sources.informer import Backoff
 from injector.sources.kube import KubeSource, SourceInfo, load_client
 from injector.sources.kube_facts import KubeFacts
+from injector.sources.kube_pods import PodCache
 from workers.config.errors import ConfigError
 
 REJECTED_REASON = "InvalidInjectorConfig"
@@ -32,6 +33,8 @@ class KubeSettings:
     sync_timeout: float = 60.0
     """Start-up fails if the first list of every resource has not completed by then."""
     backoff: Backoff = Backoff()
+    pods: PodCache | None = None
+    """``--watch-pods``: keep a pod cache for ``/debug/stale``."""
 
 
 def describe_source(info: SourceInfo) -> str:
@@ -50,7 +53,7 @@ class KubeRevisions:
         self._loader = loader
         self.source = KubeSource(api_client, on_revision_changed=self._changed, on_revision_deleted=loader.remove,
                                  control_namespace=settings.control_namespace, facts=settings.facts,
-                                 backoff=settings.backoff)
+                                 backoff=settings.backoff, pods=settings.pods)
 
     @classmethod
     async def start(cls, settings: KubeSettings, loader: RevisionLoader) -> "KubeRevisions":

@@ -1,10 +1,12 @@
-"""The defaults kube-apiserver fills into a Pod when it stores it (``k8s.io/kubernetes`` core/v1 defaulting).
+"""What kube-apiserver adds to a Pod when it stores it: core/v1 defaulting and the service-account token mount.
 
 A sidecar as rendered leaves fields such as ``terminationMessagePath``, ``imagePullPolicy`` or a probe's
-``periodSeconds`` empty; the stored pod has them. Comparing what a revision would inject now with a running pod
-is only meaningful after both carry the same defaults, and defaulting is idempotent, so applying it to the stored
-pod changes nothing. Only the parts an injection can add are covered: containers and init containers (ports, env,
-probes, lifecycle handlers, resources) and volumes.
+``periodSeconds`` empty; the stored pod has them. And the ServiceAccount admission plugin mounts the pod's token
+volume (``kube-api-access-*``) into every container that has no mount at the token path, injected ones included.
+Comparing what a revision would inject now with a running pod is only meaningful after both carry the same
+additions, and all of them are idempotent, so applying them to the stored pod changes nothing. Only the parts an
+injection can add are covered: containers and init containers (ports, env, probes, lifecycle handlers, resources,
+token mount) and volumes.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _DEFAULT_MODE = 0o644
 _TOKEN_EXPIRATION_SECONDS = 3600
 _VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def with_api_defaults(pod: dict[str, Any]) -> dict[str, Any]:
@@ -24,10 +28,14 @@ def with_api_defaults(pod: dict[str, Any]) -> dict[str, Any]:
     spec = out.get("spec")
     if not isinstance(spec, dict):
         return out
+    token_volume = next((v.get("name") for v in spec.get("volumes") or ()
+                         if isinstance(v, dict) and str(v.get("name", "")).startswith(TOKEN_VOLUME_PREFIX)), None)
     for field in ("initContainers", "containers"):
         for container in spec.get(field) or ():
             if isinstance(container, dict):
                 _default_container(container)
+                if token_volume is not None:
+                    _mount_token(container, token_volume)
     for volume in spec.get("volumes") or ():
         if isinstance(volume, dict):
             _default_volume(volume)
@@ -67,6 +75,14 @@ def _default_container(container: dict[str, Any]) -> None:
     for handler in (container.get("lifecycle") or {}).values():
         if isinstance(handler, dict):
             _default_http_get(handler.get("httpGet"))
+
+
+def _mount_token(container: dict[str, Any], volume: str) -> None:
+    """The ServiceAccount plugin's mount, unless the container already mounts something at the token path (the
+    plugin only ever acts when the pod automounts its token, which the token volume being there shows)."""
+    mounts = container.setdefault("volumeMounts", [])
+    if not any(mount.get("mountPath") == TOKEN_MOUNT_PATH for mount in mounts):
+        mounts.append({"name": volume, "readOnly": True, "mountPath": TOKEN_MOUNT_PATH})
 
 
 def _default_probe(probe: dict[str, Any]) -> None:
