@@ -317,7 +317,7 @@ def test_audit_finds_exactly_the_stale_pods(cluster: CanaryCluster) -> None:
         assert f"  fix: kubectl rollout restart deployment/cart -n {namespace}\n" in text.stdout
         _server_agrees(cluster, {namespace}, expected)
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{cluster.monitoring_port}/metrics", timeout=10).read()
-        assert f'sidecar_injector_stale_pods{{status="stale",revision="{revision}"}}'.encode() in metrics
+        assert f'sidecar_injector_stale_pods{{revision="{revision}",status="stale"}} 4.0\n'.encode() in metrics
     finally:
         cluster.remove_revision_config(revision)
 

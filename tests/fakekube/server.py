@@ -1,7 +1,7 @@
 """A fake kube-apiserver on aiohttp, for testing informers over real HTTP.
 
 It speaks just enough of the Kubernetes REST protocol for the resources the injector reads (ConfigMaps, Namespaces,
-Nodes, MutatingWebhookConfigurations) to exercise the parts of list/watch that go wrong in production: a global,
+Nodes, MutatingWebhookConfigurations, Pods) to exercise the parts of list/watch that go wrong in production: a global,
 monotonically increasing resourceVersion shared by all kinds (like etcd's revision), watches resumed from a
 resourceVersion out of a bounded history, ``410 Expired`` as an ``ERROR`` watch event once that history is gone,
 BOOKMARK events, label-selector transitions (an object that stops matching arrives as DELETED), and abrupt connection
@@ -52,6 +52,7 @@ KINDS: dict[str, Kind] = {
         Kind("namespaces", "Namespace", "v1", False),
         Kind("nodes", "Node", "v1", False),
         Kind("mutatingwebhookconfigurations", "MutatingWebhookConfiguration", "admissionregistration.k8s.io/v1", False),
+        Kind("pods", "Pod", "v1", True),
     )
 }
 
