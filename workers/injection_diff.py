@@ -176,7 +176,9 @@ def _container_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> I
             if moved and key == "restartPolicy":  # part of the move to a native sidecar
                 continue
             yield _maybe_pair("other", f"{name} {key}", a.get(key), b.get(key))
-    yield from _order_change("containers", "container order", old, new)
+    for field in CONTAINER_LISTS:
+        yield from _order_change("containers", f"{field} order", {n: c for n, (f, c) in old.items() if f == field},
+                                 {n: c for n, (f, c) in new.items() if f == field})
 
 
 def _order_change(aspect: str, subject: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Change]:
