@@ -4,11 +4,12 @@ with revision B, exactly as the webhook would, and compare the two injected pods
 Webhook semantics, not kube-inject's: each revision's own policy and selectors decide whether it injects at all,
 and its ``injectedAnnotations`` apply, because the question is what the pods will look like once the webhook of
 revision B creates them. A workload one side injects and the other does not shows the whole sidecar as the change.
+A template that is injected already (a running bare pod, a kube-injected manifest) is un-injected first.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from injector.cluster_facts import ClusterFacts
@@ -20,6 +21,7 @@ from workers.injection_diff import Change, summarize, unified_diff
 from workers.k8s.types import SchemaError, normalize_pod
 from workers.render import Injector
 from workers.templates.errors import TemplateError
+from workers.uninject import un_inject
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,13 @@ def _injected(side: DiffSide, template: WorkloadPod, namespace: str,
     return side.injector.inject_pod(template.pod, facts, workload=template.workload).pod, decision
 
 
+def _as_written(template: WorkloadPod, side: DiffSide) -> WorkloadPod:
+    """A template that carries an injection already (a running bare pod, a kube-injected manifest) is compared
+    from what its user wrote, so that both sides inject afresh."""
+    status_port = side.injector.config.mesh["defaultConfig"].get("statusPort", 0)
+    return replace(template, pod=un_inject(template.pod, status_port))
+
+
 def diff_workload(obj: dict[str, Any], sides: tuple[DiffSide, DiffSide], cluster: ClusterFacts,
                   default_namespace: str) -> WorkloadDiff:
     """Compare one typed workload object (any kind with a pod template) injected by both sides."""
@@ -74,7 +83,7 @@ def diff_workload(obj: dict[str, Any], sides: tuple[DiffSide, DiffSide], cluster
     namespace = meta.get("namespace") or default_namespace
     result = WorkloadDiff(namespace, obj.get("kind", ""), meta.get("name") or meta.get("generateName") or "")
     try:
-        template = workload_pod(obj)
+        template = _as_written(workload_pod(obj), sides[0])
         (before, old), (after, new) = (_injected(side, template, namespace, cluster) for side in sides)
     except (InjectionError, ConfigError, TemplateError, SchemaError) as exc:
         result.error = str(exc)
