@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 PROXY_CONTAINER = "istio-proxy"
 INIT_CONTAINER = "istio-init"
 VALIDATION_CONTAINER = "istio-validation"
@@ -62,3 +64,14 @@ def find_in_pod(name: str, pod: dict) -> dict | None:
 def find_sidecar(pod: dict) -> dict | None:
     """The ``istio-proxy`` container wherever it is (regular or native)."""
     return find_in_pod(PROXY_CONTAINER, pod)
+
+
+def sidecar_env_json(pod: dict, name: str) -> dict | None:
+    """The proxy's env var ``name`` decoded as a JSON object (a record an injection left there), else None."""
+    sidecar = find_sidecar(pod)
+    recorded = next((var.get("value") for var in (sidecar or {}).get("env") or () if var.get("name") == name), None)
+    try:
+        value = orjson.loads(recorded) if recorded else None
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from workers.merge import copy_json
-from workers.post.common import PROXY_CONTAINER, annotations_of, atoi, find_sidecar, parse_bool
+from workers.post.common import (PROXY_CONTAINER, annotations_of, atoi, find_sidecar, parse_bool,
+                                 sidecar_env_json)
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import STATUS_ANNOTATION
 
@@ -229,14 +230,8 @@ def restore_app_probes(pod: dict) -> dict:
     the recorded JSON (a named port comes back as the number it resolved to, which renders the same). Returns
     ``pod`` itself when there is nothing to restore, else a restored copy.
     """
-    sidecar = find_sidecar(pod)
-    recorded = next((var.get("value") for var in (sidecar or {}).get("env") or ()
-                     if var.get("name") == PROBERS_ENV), None)
-    try:
-        probers = orjson.loads(recorded) if recorded else None
-    except orjson.JSONDecodeError:
-        return pod
-    if not isinstance(probers, dict) or not probers:
+    probers = sidecar_env_json(pod, PROBERS_ENV)
+    if not probers:
         return pod
     out = copy_json(pod)
     spec = out.get("spec") or {}

@@ -4,10 +4,8 @@
 """
 from __future__ import annotations
 
-import orjson
-
 from workers.errors import InjectionError
-from workers.post.common import GO_SPACE, annotations_of, atoi, find_sidecar, parse_bool
+from workers.post.common import GO_SPACE, annotations_of, atoi, find_sidecar, parse_bool, sidecar_env_json
 from workers.templates.gofmt import quote as go_quote
 from workers.serialize.gojson import OrderedStruct, dumps
 from workers.strip import (PROMETHEUS_PATH, PROMETHEUS_PORT, PROMETHEUS_SCRAPE, PROMETHEUS_SCRAPE_TARGETS,
@@ -152,14 +150,8 @@ def user_scrape_annotations(pod: dict) -> dict[str, str]:
     Keys come back in their canonical spelling; any variant sanitises to the same name, so re-injection renders
     the same env. With scrape targets, port and path were derived from the first target and are not restored.
     """
-    sidecar = find_sidecar(pod)
-    recorded = next((var.get("value") for var in (sidecar or {}).get("env") or ()
-                     if var.get("name") == SCRAPE_CONFIG_ENV), None)
-    try:
-        config = orjson.loads(recorded) if recorded else None
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(config, dict):
+    config = sidecar_env_json(pod, SCRAPE_CONFIG_ENV)
+    if config is None:
         return {}
     out: dict[str, str] = {}
     if config.get("scrape"):
