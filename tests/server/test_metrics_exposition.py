@@ -32,6 +32,7 @@ EXPORTED = {
     "sidecar_injector_config_rejected": ("gauge", {"revision"}),
     "sidecar_injector_tls_reloads_total": ("counter", set()),
     "sidecar_injector_tls_reload_failures_total": ("counter", set()),
+    "sidecar_injector_stale_pods": ("gauge", set()),  # {status, revision} once /debug/stale has run
 }
 STANDARD = ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
             "process_start_time_seconds", "python_gc_objects_collected_total", "python_gc_collections_total",
