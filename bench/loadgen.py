@@ -1,0 +1,265 @@
+"""A load generator for the admission webhook that runs in its own process: HTTP/1.1 over keep-alive TLS.
+
+    python bench/loadgen.py PLAN_JSON OUT_FILE        (writes one JSON result to OUT_FILE)
+
+Why not aiohttp's client or locust: at several times the server's capacity on a 2-core machine the generator must
+cost far less CPU per request than the server does, or it measures itself. Requests are prebuilt bytes written to
+plain asyncio TLS streams; a reply is read by its ``Content-Length`` and classified by a byte search.
+
+A plan is a JSON object; phases (``mode``):
+- ``closed``: ``concurrency`` connections each send back to back for ``duration`` seconds (capacity);
+- ``open``: requests start at ``rate`` per second for ``duration`` seconds whatever the replies do (overload), on
+  as many keep-alive connections as are needed (at most ``max_connections``), while a probe connection sends one
+  request every ``probe_interval`` until ``after`` seconds past the end (recovery);
+- ``sequential``: ``requests`` requests one at a time (unloaded latency).
+Every request's times are returned: intended start (open loop; a late generator shows up as lag, not hidden),
+send (after any connection set-up), reply, and when the generator got to it; and its outcome: ``injected`` (allowed with a patch), ``allowed``, ``denied`` with the
+message, ``http-<status>``, ``error`` or ``no-reply``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import ssl
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loadtest import pods  # noqa: E402
+
+POD_CLASSES = {
+    "standard": lambda: pods.admission_review(pods.distinct_pod(), "shop"),
+    "large": lambda: pods.admission_review(pods.large_pod(), "shop"),
+    "deployment": lambda: pods.admission_review(pods.deployment_pod("checkout", "5d8f7c9b4"), "shop"),
+}
+"""``standard``: every pod different, so every one renders (a cache cannot hide the work); ``large``: 2000 env vars."""
+
+
+@dataclass
+class Record:
+    intended: float
+    began: float = 0.0
+    """When the generator got to it: ``began - intended`` is the generator's own lag."""
+    sent: float = 0.0
+    done: float = 0.0
+    outcome: str = "no-reply"
+    message: str = ""
+
+    def row(self) -> list[Any]:
+        return [round(self.intended, 6), round(self.sent, 6), round(self.done, 6), self.outcome, self.message,
+                round(self.began, 6)]
+
+
+class Target:
+    """One URL path with its prebuilt requests, cycled so consecutive requests carry different pods."""
+
+    def __init__(self, url: str, ca_file: str, bodies: list[bytes]) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.ssl = ssl.create_default_context(cafile=ca_file)
+        self._requests = [
+            (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
+        self._next = 0
+
+    def request(self) -> bytes:
+        self._next = (self._next + 1) % len(self._requests)
+        return self._requests[self._next]
+
+
+@dataclass(eq=False)
+class Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @classmethod
+    async def open(cls, target: Target) -> "Connection":
+        reader, writer = await asyncio.open_connection(target.host, target.port, ssl=target.ssl,
+                                                       server_hostname=target.host, limit=1 << 20)
+        return cls(reader, writer)
+
+    async def roundtrip(self, request: bytes) -> tuple[int, bytes, bool]:
+        """Status, body, and whether the connection may be reused."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        keep = True
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                keep = False
+        return status, await self.reader.readexactly(length), keep
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def classify(status: int, body: bytes) -> tuple[str, str]:
+    if status != 200:
+        return f"http-{status}", body[:120].decode(errors="replace")
+    if b'"allowed":true' in body:
+        return ("injected", "") if b'"patch"' in body else ("allowed", "")
+    response = orjson.loads(body).get("response") or {}
+    return "denied", str((response.get("status") or {}).get("message", ""))[:200]
+
+
+class Pool:
+    """Idle keep-alive connections; a request takes one or opens a new one (up to ``limit``)."""
+
+    def __init__(self, target: Target, limit: int) -> None:
+        self.target = target
+        self._idle: list[Connection] = []
+        self._open = 0
+        self._limit = asyncio.Semaphore(limit)
+        self.peak = 0
+
+    async def send(self, record: Record, reply_timeout: float) -> None:
+        record.began = asyncio.get_running_loop().time()
+        async with self._limit:
+            connection = self._idle.pop() if self._idle else None
+            try:
+                if connection is None:
+                    self._open += 1
+                    self.peak = max(self.peak, self._open)
+                    connection = await Connection.open(self.target)
+                loop = asyncio.get_running_loop()
+                record.sent = loop.time()
+                async with asyncio.timeout(reply_timeout):
+                    status, body, keep = await connection.roundtrip(self.target.request())
+                record.done = loop.time()
+                record.outcome, record.message = classify(status, body)
+            except TimeoutError:
+                record.outcome = "no-reply"
+                keep = False
+            except (OSError, asyncio.IncompleteReadError, ssl.SSLError, ValueError) as exc:
+                record.outcome, record.message = "error", f"{type(exc).__name__}: {exc}"[:200]
+                keep = False
+            if connection is not None:
+                if keep:
+                    self._idle.append(connection)
+                else:
+                    self._open -= 1
+                    connection.close()
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+
+
+async def closed_loop(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    pool = Pool(target, plan["concurrency"])
+    records: list[Record] = []
+    end = loop.time() + plan["duration"]
+
+    async def client() -> None:
+        while loop.time() < end:
+            record = Record(loop.time())
+            records.append(record)
+            await pool.send(record, plan.get("reply_timeout", 30.0))
+
+    started = loop.time()
+    await asyncio.gather(*(client() for _ in range(plan["concurrency"])))
+    pool.close()
+    return {"started": started, "records": [r.row() for r in records]}
+
+
+async def open_loop(target: Target, plan: dict[str, Any], probe: Target | None) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    pool = Pool(target, plan.get("max_connections", 4000))
+    rate, duration = plan["rate"], plan["duration"]
+    reply_timeout = plan.get("reply_timeout", 10.0)
+    records: list[Record] = []
+    tasks: set[asyncio.Task[None]] = set()
+    started = loop.time() + 0.05
+    stop = started + duration
+    probe_task = asyncio.create_task(probe_loop(probe, plan, stop + plan.get("after", 0.0))) if probe else None
+    total = int(rate * duration)
+    index = 0
+    while index < total:
+        now = loop.time()
+        while index < total and started + index / rate <= now:
+            record = Record(started + index / rate)
+            records.append(record)
+            task = asyncio.create_task(pool.send(record, reply_timeout))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            index += 1
+        if index < total:
+            await asyncio.sleep(max(0.0, started + index / rate - loop.time()))
+    if tasks:
+        await asyncio.wait(tasks)
+    probes = await probe_task if probe_task is not None else []
+    pool.close()
+    return {"started": started, "stopped": stop, "peak_connections": pool.peak,
+            "records": [r.row() for r in records], "probes": [r.row() for r in probes]}
+
+
+async def probe_loop(target: Target, plan: dict[str, Any], until: float) -> list[Record]:
+    """One connection, one request every ``probe_interval`` (or as soon as the previous one is answered)."""
+    loop = asyncio.get_running_loop()
+    pool = Pool(target, 1)
+    records: list[Record] = []
+    interval = plan.get("probe_interval", 0.1)
+    next_at = loop.time()
+    while loop.time() < until:
+        record = Record(loop.time())
+        records.append(record)
+        await pool.send(record, plan.get("reply_timeout", 10.0))
+        next_at += interval
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+    pool.close()
+    return records
+
+
+async def sequential(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
+    pool = Pool(target, 1)
+    records = []
+    for _ in range(plan["requests"]):
+        record = Record(asyncio.get_running_loop().time())
+        records.append(record)
+        await pool.send(record, plan.get("reply_timeout", 10.0))
+    pool.close()
+    return {"records": [r.row() for r in records]}
+
+
+async def run(plan: dict[str, Any]) -> dict[str, Any]:
+    bodies = [POD_CLASSES[plan["pod"]]() for _ in range(plan.get("distinct", 500))]
+    target = Target(plan["url"], plan["ca"], bodies)
+    if plan["mode"] == "closed":
+        return await closed_loop(target, plan)
+    if plan["mode"] == "sequential":
+        return await sequential(target, plan)
+    probe = Target(plan["probe_url"], plan["ca"], bodies[:50]) if plan.get("probe_url") else None
+    return await open_loop(target, plan, probe)
+
+
+def main() -> int:
+    import uvloop
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    plan = json.loads(sys.argv[1])
+    started = time.time()
+    result = uvloop.run(run(plan))
+    result["wall_seconds"] = time.time() - started
+    Path(sys.argv[2]).write_bytes(orjson.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Overload: does the webhook answer before the apiserver's deadline, and keep its goodput, at N times capacity?
+
+    python bench/overload_bench.py [--pods standard,large] [--factor 5] [--duration 30] [--timeout 2]
+                                   [--workers 2] [--json]
+
+For each pod class, against a fresh ``injector serve`` (embedded default config, loopback TLS), with the load
+generator (bench/loadgen.py) in its own process:
+1. unloaded latency: 50 sequential requests (p50, the yardstick of recovery);
+2. capacity: 8 keep-alive connections back to back for 10 s (``?timeout=10s``); injected replies per second;
+3. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
+   connection sends one request every 100 ms until 10 s after the load stops.
+Reported: replies after the deadline (counted from the request's intended start, as the apiserver's clock runs
+from its call), goodput = pods injected before their deadline per second, as a fraction of the measured capacity,
+the other answers by kind, and recovery = time from the end of the load until a probe is again answered within
+2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the generator got to a request -
+its intended start) is reported so a generator that could not keep up is visible, and so is the wait for a
+connection (TLS handshakes on a busy server). Loopback only, bounded (about a minute per pod class).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import io
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.server.conftest import run_certs  # noqa: E402
+from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+
+
+async def generate(plan: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        process = await asyncio.create_subprocess_exec(sys.executable, str(LOADGEN), json.dumps(plan), out.name)
+        if await process.wait() != 0:
+            raise SystemExit(f"load generator failed ({process.returncode})")
+        return json.loads(Path(out.name).read_bytes())
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def kind_of(outcome: str, message: str) -> str:
+    """A denial's message without pod names and numbers, so answers group by kind."""
+    if outcome != "denied":
+        return outcome
+    text = re.sub(r"pod \S+", "pod P", message)
+    return "denied: " + re.sub(r"\d+(\.\d+)?", "N", text)[:90]
+
+
+def recovery(probes: list[list[Any]], stopped: float, normal: float) -> float | None:
+    rows = [p for p in probes if p[0] >= stopped]
+    for index, (intended, _, done, outcome, *_) in enumerate(rows):
+        window = rows[index:index + 6]
+        if len(window) == 6 and all(w[3] == "injected" and w[2] - w[0] <= normal for w in window):
+            return done - stopped
+    return None
+
+
+async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, Any]:
+    port = free_port()
+    process = await start_serve(port, "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file",
+                                str(tls / "tls.key"), "--workers", str(args.workers), "--log-level", "error",
+                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    base = {"pod": pod, "ca": str(tls / "ca.crt")}
+    url = f"https://127.0.0.1:{port}/inject"
+    try:
+        import ssl
+
+        await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
+                         ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
+        unloaded = await generate({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
+        latencies = [r[2] - r[1] for r in unloaded["records"][10:] if r[3] == "injected"]
+        p50 = percentile(latencies, 0.5)
+        capacity_run = await generate({**base, "mode": "closed", "concurrency": 8, "duration": 10.0,
+                                       "url": f"{url}?timeout=10s"})
+        window = [r for r in capacity_run["records"]
+                  if r[3] == "injected" and r[2] >= capacity_run["started"] + 2.0]
+        capacity = len(window) / 8.0
+        rate = capacity * args.factor
+        overload = await generate({**base, "mode": "open", "rate": rate, "duration": args.duration,
+                                   "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
+                                   "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
+    finally:
+        process.terminate()
+        await process.wait()
+    records = overload["records"]
+    deadline = args.timeout
+    in_time = [r for r in records if r[3] == "injected" and r[2] - r[0] <= deadline]
+    late = [r for r in records if r[2] and r[2] - r[0] > deadline]
+    kinds = collections.Counter(kind_of(r[3], r[4]) for r in records)
+    answer_latency = {kind: percentile([r[2] - r[0] for r in records if r[2] and kind_of(r[3], r[4]) == kind], .5)
+                      for kind in kinds}
+    goodput = len(in_time) / args.duration
+    normal = 2 * p50 + 0.005
+    return {
+        "pod": pod, "workers": args.workers, "unloaded_p50_ms": round(p50 * 1000, 1),
+        "capacity_per_s": round(capacity, 1), "offered_per_s": round(rate, 1), "sent": len(records),
+        "late_replies": len(late),
+        "worst_late_s": round(max((r[2] - r[0] for r in late), default=0.0), 3),
+        "goodput_per_s": round(goodput, 1), "goodput_fraction": round(goodput / capacity, 3) if capacity else None,
+        "injected_p50_ms": round(percentile([r[2] - r[0] for r in in_time], .5) * 1000, 1),
+        "injected_p99_ms": round(percentile([r[2] - r[0] for r in in_time], .99) * 1000, 1),
+        "answers": {kind: {"count": count, "p50_ms": round(answer_latency[kind] * 1000, 1)}
+                    for kind, count in kinds.most_common()},
+        "generator_lag_p99_ms": round(percentile([r[5] - r[0] for r in records], .99) * 1000, 1),
+        "connect_wait_p99_ms": round(percentile([r[1] - r[5] for r in records if r[1]], .99) * 1000, 1),
+        "peak_connections": overload["peak_connections"],
+        "recovery_s": (None if (rec := recovery(overload["probes"], overload["stopped"], normal)) is None
+                       else round(rec, 3)),
+    }
+
+
+async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="overload-bench-") as tmp:
+        tls = Path(tmp)
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(tls)) == 0
+        return [await run_class(pod, args, tls) for pod in args.pods.split(",")]
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r['pod']}: capacity {r['capacity_per_s']}/s (unloaded p50 {r['unloaded_p50_ms']} ms), "
+                     f"offered {r['offered_per_s']}/s, sent {r['sent']}")
+        lines.append(f"  late replies {r['late_replies']} (worst {r['worst_late_s']} s), goodput "
+                     f"{r['goodput_per_s']}/s = {r['goodput_fraction']} of capacity, injected p50/p99 "
+                     f"{r['injected_p50_ms']}/{r['injected_p99_ms']} ms, recovery {r['recovery_s']} s, "
+                     f"generator lag p99 {r['generator_lag_p99_ms']} ms, connection wait p99 {r['connect_wait_p99_ms']} ms, "
+                     f"peak connections {r['peak_connections']}")
+        for kind, answer in r["answers"].items():
+            lines.append(f"    {answer['count']:>7}  p50 {answer['p50_ms']:>8} ms  {kind}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--pods", default="standard,large", help="pod classes of bench/loadgen.py (comma-separated)")
+    cli.add_argument("--factor", type=float, default=5.0, help="offered load as a multiple of capacity")
+    cli.add_argument("--duration", type=float, default=30.0, help="seconds of overload (default 30)")
+    cli.add_argument("--timeout", type=float, default=2.0, help="the ?timeout= in seconds (default 2)")
+    cli.add_argument("--workers", type=int, default=2)
+    cli.add_argument("--json", action="store_true", help="print JSON instead of the summary")
+    arguments = cli.parse_args()
+    outcome = asyncio.run(main(arguments))
+    print(json.dumps(outcome, indent=2) if arguments.json else report(outcome))
