@@ -28,7 +28,7 @@ from injector.routing import resolve_revision
 from injector.sources.files import ConfigFiles, FileConfigSource, revision_layout
 from injector.tls import ReloadingTLS
 from workers.facts import RequestFacts
-from workers.pool import JobFailed, PoolError, WorkerPool
+from workers.pool import JobFailed, Overloaded, PoolError, WorkerPool
 
 if TYPE_CHECKING:  # kubernetes-asyncio is imported only when --kube is on
     from injector.sources.kube_revisions import KubeSettings
@@ -105,6 +105,26 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+ARRIVED = web.RequestKey("arrived", float)
+"""Loop time at which aiohttp created the request (see ``stamp_arrivals``)."""
+
+
+def stamp_arrivals(server: web.Server) -> None:
+    """Record in every request when aiohttp created it, the earliest moment it reaches application code.
+
+    aiohttp parses a request's head as the bytes arrive, then creates the request object when the connection's
+    task next runs, and starts the handler one more loop iteration later. Under load each iteration can be long,
+    so the admission budget counts from the request factory, not from the handler (``server`` is
+    ``AppRunner.server`` after ``setup()``; requests of a server not stamped count from the handler's start).
+    """
+    make_request = server.request_factory
+
+    def stamped(*args: Any) -> web.BaseRequest:
+        request = make_request(*args)
+        request[ARRIVED] = asyncio.get_running_loop().time()
+        return request
+
+    server.request_factory = stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +179,7 @@ async def handle_inject(request: web.Request) -> web.StreamResponse:
     """Every /inject route. Istio accepts any method; so do we."""
     services = request.app[SERVICES]
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = request.get(ARRIVED) or loop.time()
     revision, outcome, reason = "", "http_error", "internal"  # what an unexpected exception counts as
     try:
         response, revision, verdict = await _inject(request, services, started)
@@ -237,15 +257,19 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     if patch is not None:
         return revision, Verdict(True, "injected", decision.code, patch=patch)
     timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
-    loop = asyncio.get_running_loop()
-    budget = timeout - services.options.deadline_margin - (loop.time() - started)
+    budget = max(timeout - services.options.deadline_margin, 0.0)
+    deadline = started + budget
     try:
-        async with asyncio.timeout(max(budget, 0.0)):
-            patch = await services.pool.submit(snapshot.generation, pod_json, facts)
+        async with asyncio.timeout_at(deadline):
+            patch = await services.pool.submit(snapshot.generation, pod_json, facts, revision=revision,
+                                               deadline=deadline)
     except TimeoutError:
         return revision, Verdict(False, "denied", "timeout",
-                                 f"injection of pod {name} timed out after {max(budget, 0.0):.2f}s "
+                                 f"injection of pod {name} timed out after {budget:.2f}s "
                                  f"(the apiserver waits {timeout:g}s)")
+    except Overloaded as exc:
+        services.metrics.shed.labels(exc.reason, revision).inc()
+        return revision, Verdict(False, "denied", "overloaded", _overload_message(name, revision, budget, exc))
     except JobFailed as exc:
         kind = "injection" if exc.user_error else "internal"
         return revision, Verdict(False, "denied", kind, f"injection of pod {name} failed: {exc}")
@@ -253,6 +277,17 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
         return revision, Verdict(False, "denied", "internal", f"injection of pod {name} failed: {exc}")
     services.patches.put(cache_key, patch)
     return revision, Verdict(True, "injected", decision.code, patch=patch)
+
+
+def _overload_message(name: str, revision: str, budget: float, exc: Overloaded) -> str:
+    """Say at once, rather than at the deadline, that this admission cannot be served in time."""
+    if exc.reason == "expired":
+        why = "its deadline passed while it waited for a render worker"
+    elif exc.reason == "overloaded":
+        why = f"revision {revision} is overloaded (estimated wait {exc.wait:.2f}s)"
+    else:
+        why = f"estimated wait {exc.wait:.2f}s plus render {exc.render:.2f}s exceeds its budget of {budget:.2f}s"
+    return f"injector overloaded: pod {name} was not injected because {why}; it was not rendered, retry later"
 
 
 def _log_admission(request: web.Request, review: admission.AdmissionRequest | None, revision: str,
@@ -283,9 +318,11 @@ async def handle_healthz(request: web.Request) -> web.Response:
 
 
 def _is_ready(services: Services) -> bool:
-    """Some revision has a snapshot and every worker holds its compiled templates (the config sources have
-    loaded before the server listens). Any revision, not ``--revision``: a cluster may run only canaries."""
-    return bool(services.registry.revisions()) and services.pool.ready
+    """Some revision is served and every served revision's generation is compiled in every render worker (a
+    replacement counts once it has loaded). A rejected change leaves the previous generation serving, so it does
+    not make the server unready. Any revision, not ``--revision``: a cluster may run only canaries."""
+    served = [services.registry.get(revision) for revision in services.registry.revisions()]
+    return bool(served) and all(services.pool.serves(snapshot.generation) for snapshot in served)
 
 
 async def handle_readyz(request: web.Request) -> web.Response:
@@ -325,6 +362,7 @@ def _track_changes(services: Services) -> None:
             services.patches.forget(old.generation)
         if new is None:
             metrics.revision_removed(revision)
+            services.pool.forget_revision(revision)
         else:
             metrics.revision_installed(revision, new.generation)
 
@@ -390,7 +428,7 @@ def create_app(options: ServerOptions) -> web.Application:
                       hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc)
     services = Services(options, RevisionRegistry(), pool, metrics)
     metrics.watch(queue_depth=lambda: pool.queue_depth, busy=lambda: pool.busy, worker_pids=lambda: pool.pids,
-                  ready=lambda: _is_ready(services))
+                  ready=lambda: _is_ready(services), revision_queue_depths=pool.queue_depths)
     _track_changes(services)
 
     app = web.Application()

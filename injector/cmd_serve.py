@@ -126,7 +126,7 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
 
     from aiohttp import web
 
-    from injector.app import create_app, create_monitoring_app
+    from injector.app import create_app, create_monitoring_app, stamp_arrivals
 
     assert options.tls is not None
     log = logging.getLogger("injector.serve")
@@ -137,6 +137,8 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
         app.cleanup_ctx.append(cleanup_context(args))  # caBundle sync, after the config lifecycle started
     runners = [web.AppRunner(app, access_log=None, shutdown_timeout=args.drain_timeout)]
     await runners[0].setup()  # runs the lifecycle: workers started, config loaded
+    assert runners[0].server is not None
+    stamp_arrivals(runners[0].server)
     await web.TCPSite(runners[0], args.address, args.port, ssl_context=options.tls.context, backlog=1024).start()
     if args.monitoring_port is not None:
         runners.append(web.AppRunner(create_monitoring_app(app), access_log=None))

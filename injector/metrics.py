@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, PlatformCollector,
                                ProcessCollector, disable_created_metrics)
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 # Istio's Go exporter writes no ``<name>_created`` series; without them every counter and histogram costs one
@@ -69,6 +70,10 @@ class InjectorMetrics:
                                  registry=registry)
         self.workers_busy = Gauge("sidecar_injector_pool_workers_busy", "Render workers running a job.",
                                   registry=registry)
+        self.shed = Counter("sidecar_injector_shed_total",
+                            "Admissions refused unrendered because they could not finish before their deadline "
+                            "(reason: deadline = estimated on arrival, overloaded = standing queue, expired = "
+                            "turned hopeless while queued).", ["reason", "revision"], registry=registry)
         self.worker_restarts = Counter("sidecar_injector_pool_worker_restarts_total",
                                        "Render worker processes that died and were replaced.", registry=registry)
         self.workers_memory = Gauge("sidecar_injector_pool_workers_resident_memory_bytes",
@@ -148,8 +153,12 @@ class InjectorMetrics:
             self.stale_pods.labels(status, revision).set(pods)
 
     def watch(self, *, queue_depth: Callable[[], float], busy: Callable[[], float],
-              worker_pids: Callable[[], Iterable[int]], ready: Callable[[], bool]) -> None:
+              worker_pids: Callable[[], Iterable[int]], ready: Callable[[], bool],
+              revision_queue_depths: Callable[[], Mapping[str, int]]) -> None:
         """Gauges that mirror live state are read when scraped, so the hot path never updates them."""
+        self.registry.register(_RevisionGauge("sidecar_injector_revision_queue_depth",
+                                              "Render jobs waiting for a free worker, per revision.",
+                                              revision_queue_depths))
         self.queue_depth.set_function(queue_depth)
         self.workers_busy.set_function(busy)
         self.workers_memory.set_function(lambda: resident_memory_bytes(worker_pids()))
@@ -162,6 +171,21 @@ class InjectorMetrics:
         text format 0.0.4."""
         encode, content_type = choose_encoder(accept or "")
         return encode(self.registry), content_type
+
+
+class _RevisionGauge:
+    """A gauge per revision read at scrape time (``Gauge.set_function`` has no labels)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], Mapping[str, int]]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._read = read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._documentation, labels=["revision"])
+        for revision, value in sorted(self._read().items()):
+            family.add_metric([revision], value)
+        yield family
 
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

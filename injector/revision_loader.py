@@ -43,19 +43,20 @@ class RevisionLoader:
     async def apply(self, revision: str, texts: Texts, *, source: str) -> Exception | None:
         """Build and install; returns the error that rejected the change, or None once it serves."""
         async with self._locks[revision]:
+            generation = self._registry.next_generation()
+            self._registry.record_pending(revision, generation)
             try:
-                snapshot = await asyncio.to_thread(self._build, *texts, revision=revision,
-                                                   generation=self._registry.next_generation())
+                snapshot = await asyncio.to_thread(self._build, *texts, revision=revision, generation=generation)
                 await self._install(snapshot, source)
             except Exception as exc:  # noqa: BLE001 - any bad config must leave the last good one serving
-                self.reject(revision, exc)
+                self.reject(revision, exc, generation)
                 return exc
         log.info("revision %s now serves generation %d from %s", revision, snapshot.generation, source)
         return None
 
-    def reject(self, revision: str, exc: Exception) -> None:
+    def reject(self, revision: str, exc: Exception, generation: int | None = None) -> None:
         """Record a change that cannot serve (also for faults found before building, such as missing keys)."""
-        self._registry.record_error(revision, str(exc))
+        self._registry.record_error(revision, str(exc), generation)
         self._on_error(revision, exc)
 
     async def remove(self, revision: str) -> None:

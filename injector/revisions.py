@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Protocol
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,16 @@ class RevisionStatus:
     """Where the serving snapshot came from (ConfigMap names and resourceVersions, or a directory)."""
     loaded_at: float | None = None
     """Wall-clock time the serving snapshot was swapped in."""
+    pending_generation: int | None = None
+    """A change being built and loaded into the render workers (not serving yet)."""
+    pending_since: float | None = None
+    rejected_generation: int | None = None
+    """The generation of the most recent rejected change (None when it was refused before it got one)."""
     last_error: str | None = None
-    """The most recent rejected change, cleared by the next successful load."""
+    """Why the most recent change was rejected; cleared by the next successful load."""
     error_at: float | None = None
+    changed_at: float | None = None
+    """Wall-clock time of the last change of state: a change started, swapped in, or rejected."""
 
 
 Listener = Callable[[str, Any, Any], None]
@@ -73,7 +80,8 @@ class RevisionRegistry:
             raise ValueError(f"snapshot is for revision {snapshot.revision!r}, not {revision!r}")
         old = self._snapshots.get(revision)
         self._snapshots[revision] = snapshot
-        self._status[revision] = RevisionStatus(source=source, loaded_at=time.time())
+        now = time.time()
+        self._status[revision] = RevisionStatus(source=source, loaded_at=now, changed_at=now)
         self._notify(revision, old, snapshot)
         return old
 
@@ -85,10 +93,19 @@ class RevisionRegistry:
             self._notify(revision, old, None)
         return old
 
-    def record_error(self, revision: str, message: str) -> None:
-        """Remember a rejected change; the serving snapshot (if any) and its status stay."""
+    def record_pending(self, revision: str, generation: int) -> None:
+        """A change got ``generation`` and is being built and loaded; the serving snapshot stays until it is."""
+        now = time.time()
         current = self._status.get(revision, RevisionStatus())
-        self._status[revision] = RevisionStatus(current.source, current.loaded_at, message, time.time())
+        self._status[revision] = replace(current, pending_generation=generation, pending_since=now, changed_at=now)
+
+    def record_error(self, revision: str, message: str, generation: int | None = None) -> None:
+        """Remember a rejected change; the serving snapshot (if any) and its status stay."""
+        now = time.time()
+        current = self._status.get(revision, RevisionStatus())
+        self._status[revision] = replace(current, pending_generation=None, pending_since=None,
+                                         rejected_generation=generation, last_error=message, error_at=now,
+                                         changed_at=now)
 
     def status(self, revision: str) -> RevisionStatus | None:
         return self._status.get(revision)
@@ -129,14 +146,23 @@ class RevisionRegistry:
             snapshot = self._snapshots.get(revision)
             status = self._status.get(revision, RevisionStatus())
             config = getattr(snapshot, "config", None)
+            pending = rejected = None
+            if status.pending_generation is not None:
+                pending = {"generation": status.pending_generation, "since": _timestamp(status.pending_since)}
+            if status.last_error is not None:
+                rejected = {"generation": status.rejected_generation, "reason": status.last_error,
+                            "at": _timestamp(status.error_at)}
             revisions[revision] = {
                 "served": snapshot is not None,
                 "generation": snapshot.generation if snapshot is not None else None,
                 "source": status.source,
                 "loaded_at": _timestamp(status.loaded_at),
                 "templates": sorted(getattr(config, "templates", None) or ()),
+                "pending": pending,
+                "rejected": rejected,
                 "last_error": status.last_error,
                 "last_error_at": _timestamp(status.error_at),
+                "last_change_at": _timestamp(status.changed_at),
             }
         tags = {tag: {"revision": revision, "served": revision in self._snapshots}
                 for tag, revision in sorted(self.tags().items())}

@@ -6,13 +6,14 @@ pod bytes plus a small pickled facts object, sent over a socketpair whose readab
 deadline is simply dropped from it, queue depth is exact, and a dead worker's one in-flight job can be retried.
 
 Config generations are broadcast once and acknowledged before any job uses them; a replacement worker is sent
-every live generation before it takes jobs. This module is the parent half; ``pool_worker`` is the child half.
+every live generation before it takes jobs. A load counts only when live workers acknowledged it: a worker that dies
+while compiling has the load retried on its replacement, and a generation that kills a retry too is rejected.
+Which queued job runs next, and which are refused because they cannot finish in time, is ``workers.scheduler``'s
+policy. This module is the parent half; ``pool_worker`` is the child half.
 """
 from __future__ import annotations
 
 import asyncio
-import collections
-import itertools
 import logging
 import multiprocessing
 import os
@@ -23,12 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from workers import pool_worker as proto
+from workers.scheduler import Refusal, Scheduler, Settings, size_class
 
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1 << 18
 _CRASH_LOOP_SECONDS = 1.0
-"""A worker dying sooner than this after its start is replaced only after this delay."""
+"""A worker dying before it finished loading, or sooner than this after its start, is replaced after a delay that
+starts here and doubles with each such death in a row (up to ``_MAX_RESPAWN_DELAY``)."""
+_MAX_RESPAWN_DELAY = 30.0
 
 
 class PoolError(Exception):
@@ -52,16 +56,41 @@ class PoolClosed(PoolError):
 
 
 class GenerationRejected(PoolError):
-    """A worker could not load a config generation; the message is the worker's error."""
+    """A worker could not load a config generation (the message is the worker's error), or loading it killed
+    workers."""
+
+
+class Overloaded(PoolError):
+    """The job was refused, not run: it could not finish before its deadline (see ``workers.scheduler``)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.reason}: estimated wait {refusal.wait:.2f}s + render {refusal.render:.2f}s")
+        self.reason = refusal.reason
+        self.wait = refusal.wait
+        self.render = refusal.render
 
 
 @dataclass(eq=False)
 class _Job:
     request_id: int
     generation: int
+    revision: str
+    size_class: int
+    deadline: float | None
     frame: bytes
     future: asyncio.Future[bytes]
     attempts: int = 0
+
+
+@dataclass(eq=False)
+class _Load:
+    """A generation being loaded: done once every live worker acknowledged it."""
+
+    generation: int
+    done: asyncio.Future[None]
+    deaths: int = 0
+    retry_workers: set[int] = field(default_factory=set)
+    """``id()`` of workers given this load as a retry after a death; one of them dying too rejects it."""
 
 
 @dataclass(eq=False)
@@ -71,10 +100,18 @@ class _Worker:
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
     loaded: set[int] = field(default_factory=set)
-    loading: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    loading: list[int] = field(default_factory=list)
+    """Generations sent and not yet acknowledged, in the order the worker compiles them."""
+    starting: set[int] = field(default_factory=set)
+    """The generations it was started with and has not answered yet; it serves no readiness until they are."""
     job: _Job | None = None
     dead: bool = False
     started: float = 0.0
+
+    @property
+    def free(self) -> bool:
+        """Can take a job now (a job sent while it compiles would wait behind the compile, unseen)."""
+        return self.job is None and not self.dead and not self.loading
 
 
 class WorkerPool:
@@ -83,10 +120,12 @@ class WorkerPool:
     ``job`` is a ``"module:factory"`` path resolved in the worker: ``factory(config)`` returns an object with
     ``inject_admission(pod_json, facts) -> bytes``. ``hang_grace`` is how long a worker may keep running a job
     whose caller gave up before it is killed and replaced (a template stuck in a loop must not hold a worker).
+    ``first_request_id`` lets tests start the 32-bit job ids next to their wrap.
     """
 
     def __init__(self, size: int, *, job: str = "workers.render:Injector", start_method: str = "forkserver",
-                 hang_grace: float = 5.0, on_restart: Callable[[], None] | None = None) -> None:
+                 hang_grace: float = 5.0, on_restart: Callable[[], None] | None = None,
+                 scheduling: Settings = Settings(), first_request_id: int = 1) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
         self._size = size
@@ -97,13 +136,15 @@ class WorkerPool:
         self._hang_grace = hang_grace
         self._on_restart = on_restart
         self._workers: list[_Worker] = []
-        self._queue: collections.deque[_Job] = collections.deque()
+        self._scheduler: Scheduler[_Job] = Scheduler(size, scheduling)
         self._configs: dict[int, bytes] = {}
+        self._loads: dict[int, _Load] = {}
         self._retiring: set[int] = set()
-        self._ids = itertools.count(1)
+        self._last_id = first_request_id - 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._idle_event: asyncio.Event | None = None
+        self._crashes_in_a_row = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -118,18 +159,21 @@ class WorkerPool:
         """Refuse new work, let queued and running jobs finish (up to ``timeout``), then stop the workers."""
         self._closing = True
         assert self._idle_event is not None
-        if self._queue or any(w.job for w in self._workers):
+        if len(self._scheduler) or any(w.job for w in self._workers):
             self._idle_event.clear()
             try:
                 async with asyncio.timeout(timeout):
                     await self._idle_event.wait()
             except TimeoutError:
-                log.warning("pool closing with %d queued jobs after %.1fs", len(self._queue), timeout)
+                log.warning("pool closing with %d queued jobs after %.1fs", len(self._scheduler), timeout)
         workers, self._workers = self._workers, []
-        for job in [*self._queue, *(w.job for w in workers if w.job is not None)]:
+        for job in [*self._scheduler.queued(), *(w.job for w in workers if w.job is not None)]:
+            self._scheduler.remove(job)
             if not job.future.done():
                 job.future.set_exception(PoolClosed("the injector is shutting down"))
-        self._queue.clear()
+        for load in self._loads.values():
+            if not load.done.done():
+                load.done.set_exception(PoolClosed("the injector is shutting down"))
         for worker in workers:
             self._detach(worker)
         await asyncio.gather(*(self._reap(worker.process) for worker in workers))
@@ -137,20 +181,45 @@ class WorkerPool:
     # ----------------------------------------------------------------- config generations
 
     async def load(self, config: Any, generation: int) -> None:
-        """Compile ``config`` in every worker; returns once all live workers acknowledged it.
+        """Compile ``config`` in every worker; returns once every worker the pool should have acknowledged it.
 
-        Raises GenerationRejected (and forgets the generation) if any worker fails to load it. A worker that dies
-        meanwhile does not fail the load: its replacement loads every live generation before taking jobs.
+        Raises GenerationRejected (and forgets the generation) if a worker refuses it, or if a worker dies
+        compiling it and the replacement that retries the load dies too: a config must not hold the pool in a
+        respawn loop. A worker that dies once meanwhile (for whatever reason) does not fail the load: its
+        replacement loads it, and the load waits for that outcome.
         """
         assert self._loop is not None
+        if self._closing:
+            raise PoolClosed("the injector is shutting down")
         payload = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
         self._configs[generation] = payload
-        waits = [self._send_load(worker, generation, payload) for worker in self._workers if not worker.dead]
-        results = await asyncio.gather(*waits, return_exceptions=True)
-        errors = [r for r in results if isinstance(r, GenerationRejected)]
-        if errors:
+        load = self._loads[generation] = _Load(generation, self._loop.create_future())
+        try:
+            for worker in self._workers:
+                if not worker.dead:
+                    self._send_load(worker, generation, payload)
+            self._check_load(generation)
+            await load.done
+        except BaseException:
             self.retire(generation)
-            raise errors[0]
+            raise
+        finally:
+            self._loads.pop(generation, None)
+            self._dispatch()
+
+    def _check_load(self, generation: int) -> None:
+        """Settle a pending load once the full complement of workers holds it."""
+        load = self._loads.get(generation)
+        if load is None or load.done.done():
+            return
+        live = [w for w in self._workers if not w.dead]
+        if len(live) == self._size and all(generation in w.loaded for w in live):
+            load.done.set_result(None)
+
+    def _reject_load(self, load: _Load, message: str) -> None:
+        if not load.done.done():
+            self.retire(load.generation)  # before any replacement is started, so none compiles it again
+            load.done.set_exception(GenerationRejected(message))
 
     def retire(self, generation: int) -> None:
         """Forget a generation no new request will use; workers drop it once its queued jobs have run."""
@@ -159,7 +228,7 @@ class WorkerPool:
             self._drop_retired()
 
     def _drop_retired(self) -> None:
-        in_use = {job.generation for job in self._queue}
+        in_use = {job.generation for job in self._scheduler.queued()}
         in_use.update(w.job.generation for w in self._workers if w.job is not None)
         for generation in self._retiring - in_use:
             self._retiring.discard(generation)
@@ -169,17 +238,31 @@ class WorkerPool:
                     worker.loaded.discard(generation)
                     self._write(worker, frame)
 
+    def serves(self, generation: int) -> bool:
+        """``generation`` is loaded on every live worker that finished starting (a replacement counts once it has
+        compiled what it was started with), and there is at least one such worker."""
+        settled = [w for w in self._workers if not w.dead and not w.starting]
+        return bool(settled) and all(generation in w.loaded for w in settled)
+
     @property
-    def ready(self) -> bool:
-        """All workers are up and hold every live generation (and there is at least one)."""
-        live = set(self._configs)
-        return bool(live) and len(self._workers) == self._size and all(
-            not w.dead and live <= w.loaded for w in self._workers)
+    def complete(self) -> bool:
+        """All workers are up, started, and hold every generation whose load finished."""
+        committed = set(self._configs) - set(self._loads)
+        return bool(committed) and len(self._workers) == self._size and all(
+            not w.dead and not w.starting and committed <= w.loaded for w in self._workers)
 
     @property
     def queue_depth(self) -> int:
         """Jobs waiting for an idle worker (running jobs not included)."""
-        return len(self._queue)
+        return len(self._scheduler)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Waiting jobs per revision."""
+        return self._scheduler.depths()
+
+    def forget_revision(self, revision: str) -> None:
+        """A revision stopped being served: drop its render-time history."""
+        self._scheduler.forget(revision)
 
     @property
     def busy(self) -> int:
@@ -192,18 +275,27 @@ class WorkerPool:
 
     # ----------------------------------------------------------------- jobs
 
-    async def submit(self, generation: int, pod_json: bytes, facts: Any) -> bytes:
-        """Render one pod; returns the patch bytes. Cancel (e.g. a deadline) to abandon the job."""
+    async def submit(self, generation: int, pod_json: bytes, facts: Any, *, revision: str = "",
+                     deadline: float | None = None) -> bytes:
+        """Render one pod; returns the patch bytes. Cancel to abandon the job.
+
+        ``deadline`` (loop time) is when the answer is no longer useful: a job that cannot finish by then is
+        refused at once with Overloaded, or dropped unrendered if it becomes hopeless while queued. ``revision``
+        is the queue the job waits in (revisions share the workers fairly).
+        """
         if self._closing:
             raise PoolClosed("the injector is shutting down")
         assert self._loop is not None
         if generation not in self._configs:
             raise JobFailed(f"config generation {generation} is not loaded", user_error=False)
-        request_id = next(self._ids)
+        self._last_id = request_id = proto.next_request_id(self._last_id)
         meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         frame = proto.pack(proto.JOB, request_id=request_id, generation=generation, meta=meta, body=pod_json)
-        job = _Job(request_id, generation, frame, self._loop.create_future())
-        self._queue.append(job)
+        job = _Job(request_id, generation, revision, size_class(len(pod_json)), deadline, frame,
+                   self._loop.create_future())
+        refusal = self._scheduler.admit(job, self._loop.time())
+        if refusal is not None:
+            raise Overloaded(refusal)
         self._dispatch()
         try:
             return await job.future
@@ -213,12 +305,9 @@ class WorkerPool:
 
     def _abandon(self, job: _Job) -> None:
         """A queued job leaves the queue; a running one has its result dropped and its worker watched."""
-        try:
-            self._queue.remove(job)
+        if self._scheduler.remove(job):
             self._notify_idle()
             return
-        except ValueError:
-            pass
         for worker in self._workers:
             if worker.job is job:
                 assert self._loop is not None
@@ -231,18 +320,15 @@ class WorkerPool:
             _kill(worker.process)
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to idle workers that hold the job's generation, oldest job first."""
-        idle = [w for w in self._workers if w.job is None and not w.dead]
-        for job in list(self._queue) if idle else ():
-            if not idle:
+        """Hand queued jobs to free workers, in the scheduler's order, each to a worker holding its generation."""
+        assert self._loop is not None
+        idle = [w for w in self._workers if w.free]
+        now = self._loop.time()
+        while idle:
+            job = self._scheduler.next(now, lambda j: any(j.generation in w.loaded for w in idle), self._drop)
+            if job is None:
                 break
-            if job.future.done():
-                self._queue.remove(job)
-                continue
-            worker = next((w for w in idle if job.generation in w.loaded), None)
-            if worker is None:
-                continue
-            self._queue.remove(job)
+            worker = next(w for w in idle if job.generation in w.loaded)
             idle.remove(worker)
             job.attempts += 1
             worker.job = job
@@ -251,8 +337,14 @@ class WorkerPool:
             self._drop_retired()
         self._notify_idle()
 
+    @staticmethod
+    def _drop(job: _Job, refusal: Refusal) -> None:
+        """A queued job that can no longer finish in time: answered now, never rendered."""
+        if not job.future.done():
+            job.future.set_exception(Overloaded(refusal))
+
     def _notify_idle(self) -> None:
-        if self._idle_event is not None and not self._queue and not any(w.job for w in self._workers):
+        if self._idle_event is not None and not len(self._scheduler) and not any(w.job for w in self._workers):
             self._idle_event.set()
 
     # ----------------------------------------------------------------- processes and sockets
@@ -265,20 +357,19 @@ class WorkerPool:
         process.start()
         child_end.close()
         parent_end.setblocking(False)
-        worker = _Worker(process, parent_end, started=self._loop.time())
+        worker = _Worker(process, parent_end, started=self._loop.time(), starting=set(self._configs))
         self._workers.append(worker)
         self._loop.add_reader(parent_end.fileno(), self._on_readable, worker)
         for generation, payload in self._configs.items():
-            waiter = self._send_load(worker, generation, payload)
-            waiter.add_done_callback(_consume_exception)
+            load = self._loads.get(generation)
+            if load is not None and load.deaths:
+                load.retry_workers.add(id(worker))
+            self._send_load(worker, generation, payload)
         return worker
 
-    def _send_load(self, worker: _Worker, generation: int, payload: bytes) -> asyncio.Future[None]:
-        assert self._loop is not None
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        worker.loading[generation] = waiter
+    def _send_load(self, worker: _Worker, generation: int, payload: bytes) -> None:
+        worker.loading.append(generation)
         self._write(worker, proto.pack(proto.LOAD, generation=generation, body=payload))
-        return waiter
 
     def _write(self, worker: _Worker, frame: bytes) -> None:
         """Send now what the socket takes; the rest goes out when it is writable again."""
@@ -339,6 +430,9 @@ class WorkerPool:
 
     def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
         job, worker.job = worker.job, None
+        if job is not None:
+            assert self._loop is not None
+            self._scheduler.finished(job, self._loop.time())
         if job is not None and job.request_id == request_id and not job.future.done():
             if status == proto.OK:
                 job.future.set_result(body)
@@ -348,17 +442,25 @@ class WorkerPool:
         self._dispatch()
 
     def _on_loaded(self, worker: _Worker, generation: int, status: int, body: bytes) -> None:
-        waiter = worker.loading.pop(generation, None)
+        if generation in worker.loading:
+            worker.loading.remove(generation)
+        worker.starting.discard(generation)
         if status == proto.OK:
             if generation in self._configs:
                 worker.loaded.add(generation)
             else:  # retired while this worker was compiling it
                 self._write(worker, proto.pack(proto.RETIRE, generation=generation))
-        if waiter is not None and not waiter.done():
-            if status == proto.OK:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(GenerationRejected(body.decode(errors="replace")))
+        load = self._loads.get(generation)
+        if status != proto.OK:
+            message = body.decode(errors="replace")
+            if load is not None:
+                self._reject_load(load, message)
+            elif generation in self._configs:  # a serving generation a replacement could not compile
+                log.error("render worker pid %s failed to load config generation %d: %s",
+                          worker.process.pid, generation, message)
+        elif not worker.starting:
+            self._crashes_in_a_row = 0  # a worker started fine: the next death starts a new count
+        self._check_load(generation)
         self._dispatch()
 
     def _detach(self, worker: _Worker) -> None:
@@ -371,12 +473,10 @@ class WorkerPool:
         if worker.outbuf:
             self._loop.remove_writer(worker.sock.fileno())
         worker.sock.close()
-        for waiter in worker.loading.values():
-            if not waiter.done():
-                waiter.set_result(None)  # the replacement loads it; see load()
 
     def _on_death(self, worker: _Worker) -> None:
-        """Replace the worker and give its in-flight job one more try elsewhere."""
+        """Replace the worker; give its in-flight job one more try elsewhere, or count the death against the
+        generation it was compiling."""
         if worker.dead:
             return
         self._detach(worker)
@@ -384,14 +484,19 @@ class WorkerPool:
             self._workers.remove(worker)
         _kill(worker.process)
         assert self._loop is not None
+        now = self._loop.time()
         self._loop.create_task(self._reap(worker.process))
         job, worker.job = worker.job, None
-        if job is not None and not job.future.done():
-            if job.attempts >= 2:
-                job.future.set_exception(WorkerCrashed(
-                    "the render worker died twice while injecting this pod"))
-            else:
-                self._queue.appendleft(job)
+        if job is not None:
+            self._scheduler.finished(job, now)
+            if not job.future.done():
+                if job.attempts >= 2:
+                    job.future.set_exception(WorkerCrashed(
+                        "the render worker died twice while injecting this pod"))
+                else:
+                    self._scheduler.requeue(job, now)
+        if worker.loading and job is None:  # jobs go only to workers not loading: a running job came first
+            self._count_load_death(worker, worker.loading[0])
         if self._closing:
             self._notify_idle()
             return
@@ -399,15 +504,31 @@ class WorkerPool:
                     worker.process.pid, worker.process.exitcode)
         if self._on_restart is not None:
             self._on_restart()
-        if self._loop.time() - worker.started < _CRASH_LOOP_SECONDS:
-            self._loop.call_later(_CRASH_LOOP_SECONDS, self._respawn)  # do not spin on a worker that cannot start
+        if worker.starting or worker.loading or now - worker.started < _CRASH_LOOP_SECONDS:
+            self._crashes_in_a_row += 1  # do not spin on a worker that cannot start
+            delay = min(_MAX_RESPAWN_DELAY, _CRASH_LOOP_SECONDS * 2 ** (self._crashes_in_a_row - 1))
+            self._loop.call_later(delay, self._respawn)
         else:
             self._respawn()
+        for generation in list(self._loads):
+            self._check_load(generation)
         self._dispatch()
+
+    def _count_load_death(self, worker: _Worker, generation: int) -> None:
+        """The worker died compiling ``generation``: retry on a replacement, unless this was the retry."""
+        load = self._loads.get(generation)
+        if load is None:
+            return
+        load.deaths += 1
+        if id(worker) in load.retry_workers:
+            self._reject_load(load, f"render workers died {load.deaths} times while compiling this config, "
+                                    "the last one retrying it; it is not tried again")
 
     def _respawn(self) -> None:
         if not self._closing and len(self._workers) < self._size:
             self._spawn()
+            for generation in list(self._loads):
+                self._check_load(generation)
 
     async def _reap(self, process: Any, timeout: float = 5.0) -> None:
         """Wait for a worker to exit (it does on end of stream), killing it if it does not."""
@@ -432,8 +553,3 @@ def _kill(process: Any) -> None:
         except ProcessLookupError:
             pass
 
-
-def _consume_exception(future: asyncio.Future[None]) -> None:
-    """A replacement's failed load is logged here; nobody awaits it."""
-    if not future.cancelled() and future.exception() is not None:
-        log.error("replacement worker failed to load a config generation: %s", future.exception())

@@ -22,6 +22,14 @@ from workers.errors import InjectionError
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
+REQUEST_ID_LIMIT = 1 << 32
+"""Request ids are 32-bit in the header: they wrap, which is safe because an id only has to tell a worker's
+current job from a stale reply, and a worker runs one job at a time."""
+
+
+def next_request_id(previous: int) -> int:
+    """The id after ``previous``: 1, 2, ..., 2**32 - 1, then 1 again (0 is never a job's id)."""
+    return previous % (REQUEST_ID_LIMIT - 1) + 1
 
 # Frame kinds.
 LOAD = 1

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from injector import cmd_certs
-from injector.app import SERVICES, ServerOptions, Services, create_app
+from injector.app import SERVICES, ServerOptions, Services, create_app, stamp_arrivals
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
 from tests.server.fake_job import build_fake_config
@@ -145,6 +145,8 @@ async def make_webhook(cert_dir: Path, client_ssl: ssl.SSLContext, tmp_path: Pat
         app = create_app(replace(options, **overrides))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server(ssl=tls.context)
+        assert server.runner is not None and server.runner.server is not None
+        stamp_arrivals(server.runner.server)
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl))
         webhook = Webhook(server, session, app)
         started.append(webhook)

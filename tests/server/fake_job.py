@@ -2,7 +2,9 @@
 
 ``FakeInjector`` takes the place of ``workers.render.Injector`` in the pool (job spec
 ``tests.server.fake_job:FakeInjector``); ``build_fake_config`` takes the place of ``build_revision_config``.
-Pod annotations under ``test/`` steer the job: sleep, report the worker pid, fail as the user's or our fault.
+Pod annotations under ``test/`` steer the job: sleep, report the worker pid, record what was rendered, fail as the
+user's or our fault. Values steer the load: ``failLoad`` (refused), ``dieOnLoad`` (the worker dies compiling it),
+``loadSleepSeconds`` (a slow compile), ``loadPidFile`` (each compiling worker appends its pid).
 """
 from __future__ import annotations
 
@@ -44,7 +46,14 @@ class FakeInjector:
     """Adds annotations that reveal which revision/generation and which URL env rendered the pod."""
 
     def __init__(self, config: FakeRevisionConfig) -> None:
-        if config.values.get("failLoad"):
+        values = config.values
+        if "loadPidFile" in values:
+            with open(values["loadPidFile"], "a") as pids:
+                pids.write(f"{os.getpid()}\n")
+        time.sleep(float(values.get("loadSleepSeconds", 0)))
+        if values.get("dieOnLoad"):
+            os._exit(3)  # as a worker killed for memory or CPU while compiling would
+        if values.get("failLoad"):
             raise ValueError("this config does not compile in a worker")
         self._config = config
         self._sleep = float(config.values.get("sleepSeconds", 0))
@@ -54,6 +63,9 @@ class FakeInjector:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         if "test/pid-file" in annotations:
             Path(annotations["test/pid-file"]).write_text(str(os.getpid()))
+        if "test/record" in annotations:  # proves which pods were rendered at all, and in what order
+            with open(annotations["test/record"], "a") as record:
+                record.write(f"{(pod.get('metadata') or {}).get('name')}\n")
         time.sleep(self._sleep + float(annotations.get("test/sleep", 0)))
         if "test/fail" in annotations:
             raise InjectionError(annotations["test/fail"])

@@ -11,6 +11,7 @@ from tests.server.fake_job import build_fake_config
 from tests.server.revisions_support import eventually_async
 from workers.facts import RequestFacts
 from workers.pool import GenerationRejected, JobFailed, PoolClosed, WorkerPool
+from workers.pool_worker import REQUEST_ID_LIMIT
 
 FACTS = RequestFacts(namespace="ns")
 
@@ -29,7 +30,7 @@ async def test_a_generation_no_worker_can_load_is_rejected_and_the_old_one_serve
         with pytest.raises(JobFailed, match="generation 2 is not loaded"):
             await pool.submit(2, _pod(), FACTS)
         assert b"default/1/" in await pool.submit(1, _pod(), FACTS)
-        assert pool.ready
+        assert pool.complete
     finally:
         await pool.close()
 
@@ -74,3 +75,16 @@ async def test_close_finishes_running_jobs_then_refuses_new_ones() -> None:
     assert b"default/1/" in await running
     with pytest.raises(PoolClosed):
         await pool.submit(1, _pod(), FACTS)
+
+
+async def test_job_ids_wrap_at_32_bits_without_failing_a_job() -> None:
+    pool = WorkerPool(2, job=FAKE_JOB, first_request_id=REQUEST_ID_LIMIT - 3)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        for _ in range(3):  # ids 2**32-3 .. 2**32-1, one at a time
+            assert b"default/1/" in await pool.submit(1, _pod(), FACTS)
+        results = await asyncio.gather(*(pool.submit(1, _pod(), FACTS) for _ in range(6)))  # 1 .. 6, wrapped
+        assert all(b"default/1/" in result for result in results)
+    finally:
+        await pool.close()

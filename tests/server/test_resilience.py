@@ -86,7 +86,7 @@ async def test_worker_killed_mid_request_is_replaced_and_the_request_retried(mak
     text = await webhook.metrics()
     assert metric(text, "sidecar_injector_pool_worker_restarts_total") == 1
     async def back_to_two() -> bool:
-        return webhook.services.pool.ready
+        return webhook.services.pool.complete
     await eventually_async(back_to_two)
 
 
@@ -250,4 +250,4 @@ async def test_graceful_shutdown_finishes_in_flight_requests(make_webhook: MakeW
     await closing
     with pytest.raises(aiohttp.ClientError):
         await webhook.admit(pod())
-    assert pool.busy == 0 and not pool.ready
+    assert pool.busy == 0 and not pool.complete
