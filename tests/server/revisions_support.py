@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -24,6 +25,17 @@ def marked_config(mark: str, *, policy: str = "enabled") -> str:
         "    spec:\n      containers:\n      - name: istio-proxy\n        image: \"proxy:{{ Revision }}\"\n"
         f"        env:\n        - name: MARK\n          value: \"{mark}\"\n"
     )
+
+
+def write_revision(root: Path, revision: str, config: str, **others: str) -> None:
+    """``root/<revision>/{config,...}`` for ``--config-dir``, written atomically (rename), as kubelet's symlink swap
+    does, so a poll never sees half a file."""
+    directory = root / revision
+    directory.mkdir(exist_ok=True)
+    for name, text in {"config": config, **others}.items():
+        tmp = directory / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, directory / name)
 
 
 BROKEN_CONFIG = "policy: enabled\ntemplateLanguage: jinja2\ntemplates:\n  sidecar: \"{% if %}\"\n"

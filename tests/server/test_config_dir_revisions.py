@@ -5,7 +5,6 @@ here without a cluster; these tests hold the file source to the same behaviour.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,10 @@ from tests.server.revisions_support import (
     injected,
     istio_texts,
     marked_config,
+    write_revision,
 )
 
 REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
-
-
-def write_revision(root: Path, revision: str, config: str, **others: str) -> None:
-    """Write atomically (rename), as kubelet's symlink swap does, so a poll never sees half a file."""
-    directory = root / revision
-    directory.mkdir(exist_ok=True)
-    for name, text in {"config": config, **others}.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / name)
 
 
 async def serving(root: Path, make_webhook: MakeWebhook) -> Webhook:

@@ -6,14 +6,13 @@ Rendering is the fake job (tests/server/fake_job.py): configs and annotations ma
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from injector.sources.files import ConfigFiles
 from tests.server.conftest import MakeWebhook, Webhook, annotations_of, metric, pod
-from tests.server.revisions_support import eventually_async
+from tests.server.revisions_support import eventually_async, write_revision
 
 
 def _message(reply: dict[str, Any]) -> str:
@@ -105,20 +104,11 @@ async def test_the_budget_counts_from_arrival_not_from_the_handler(make_webhook:
     assert time.monotonic() - started < 2.0, "answered within the apiserver's 2 s, the busy loop included"
 
 
-def _write_revision(root: Path, revision: str, values: str = "{}\n") -> None:
-    directory = root / revision
-    directory.mkdir(exist_ok=True)
-    for name, text in {"config": "policy: enabled\n", "values": values}.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / name)
-
-
 async def test_a_slow_revision_does_not_starve_another(make_webhook: MakeWebhook, tmp_path: Path) -> None:
     root = tmp_path / "revisions"
     root.mkdir()
-    _write_revision(root, "slow", "sleepSeconds: 3\n")
-    _write_revision(root, "fast")
+    write_revision(root, "slow", "policy: enabled\n", values="sleepSeconds: 3\n")
+    write_revision(root, "fast", "policy: enabled\n")
     webhook = await make_webhook(config_dir=root)  # 2 workers
     stop = asyncio.Event()
 

@@ -19,26 +19,21 @@ from injector.sources.kube_revisions import REJECTED_REASON, KubeSettings
 from tests.fakekube import FakeKube
 from tests.fakekube.fixtures import FAST_BACKOFF, eventually, fake_kube, kubeconfig  # noqa: F401
 from tests.server.conftest import MakeWebhook, Webhook, annotations_of, metric, pod
-from tests.server.revisions_support import eventually_async
+from tests.server.revisions_support import eventually_async, write_revision
 
 NS = "istio-system"
 
 
-def write_revision(root: Path, revision: str, values: str = "{}\n") -> None:
-    directory = root / revision
-    directory.mkdir(exist_ok=True)
-    for name, text in {"config": "policy: enabled\n", "values": values}.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / name)
+def write_fake_revision(root: Path, revision: str, values: str = "{}\n") -> None:
+    write_fake_revision(root, revision, "policy: enabled\n", values=values)
 
 
 @pytest.fixture
 async def config_dir(tmp_path: Path, make_webhook: MakeWebhook) -> tuple[Path, Webhook]:
     root = tmp_path / "revisions"
     root.mkdir()
-    write_revision(root, "blue")
-    write_revision(root, "green")
+    write_fake_revision(root, "blue")
+    write_fake_revision(root, "green")
     webhook = await make_webhook(config_dir=root, watch_config=True, watch_interval=0.05)
     return root, webhook
 
@@ -86,12 +81,12 @@ async def assert_rejected_and_old_generation_serves(webhook: Webhook, revision: 
 async def test_a_change_that_kills_workers_while_loading_is_rejected(config_dir: tuple[Path, Webhook]) -> None:
     root, webhook = config_dir
     old = webhook.services.registry.get("green").generation
-    write_revision(root, "green", "dieOnLoad: true\n")
+    write_fake_revision(root, "green", "dieOnLoad: true\n")
     await assert_rejected_and_old_generation_serves(webhook, "green", old, "render workers died")
     assert (await rendered_by(webhook, "blue")).startswith("blue/")
     text = await webhook.metrics()
     assert metric(text, 'sidecar_injector_config_reload_failures_total{revision="green"}') == 1
-    write_revision(root, "green", "round: 2\n")  # a good change after the bad one serves normally
+    write_fake_revision(root, "green", "round: 2\n")  # a good change after the bad one serves normally
 
     async def new_generation() -> bool:
         return not (await rendered_by(webhook, "green")).startswith(f"green/{old}/")
@@ -105,7 +100,7 @@ async def test_a_worker_dying_during_a_load_has_the_load_retried(config_dir: tup
     root, webhook = config_dir
     old = webhook.services.registry.get("green").generation
     pids = tmp_path / "compiling"
-    write_revision(root, "green", f"loadSleepSeconds: 2\nloadPidFile: {pids}\n")
+    write_fake_revision(root, "green", f"loadSleepSeconds: 2\nloadPidFile: {pids}\n")
     await eventually_async(lambda: asyncio.sleep(0, pids.exists() and len(pids.read_text().split()) == 2))
     state = (await debug(webhook))["green"]
     assert state["pending"]["generation"] > old and state["generation"] == old  # loading, not served yet
@@ -128,7 +123,7 @@ async def test_readyz_waits_for_a_replacement_to_load_the_served_generations(
         config_dir: tuple[Path, Webhook], tmp_path: Path) -> None:
     root, webhook = config_dir
     pids = tmp_path / "compiling"
-    write_revision(root, "green", f"loadSleepSeconds: 1.5\nloadPidFile: {pids}\n")
+    write_fake_revision(root, "green", f"loadSleepSeconds: 1.5\nloadPidFile: {pids}\n")
     await eventually_async(lambda: asyncio.sleep(0, pids.exists() and len(pids.read_text().split()) == 2))
 
     async def served() -> bool:
