@@ -24,6 +24,8 @@ EXPORTED = {
     "sidecar_injector_pool_queue_depth": ("gauge", set()),
     "sidecar_injector_pool_workers_busy": ("gauge", set()),
     "sidecar_injector_pool_worker_restarts_total": ("counter", set()),
+    "sidecar_injector_revision_queue_depth": ("gauge", {"revision"}),
+    "sidecar_injector_shed_total": ("counter", set()),  # labels reason, revision: nothing is shed here
     "sidecar_injector_pool_workers_resident_memory_bytes": ("gauge", set()),
     "sidecar_injector_ready": ("gauge", set()),
     "sidecar_injector_config_generation": ("gauge", {"revision"}),

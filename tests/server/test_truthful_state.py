@@ -25,7 +25,7 @@ NS = "istio-system"
 
 
 def write_fake_revision(root: Path, revision: str, values: str = "{}\n") -> None:
-    write_fake_revision(root, revision, "policy: enabled\n", values=values)
+    write_revision(root, revision, "policy: enabled\n", values=values)
 
 
 @pytest.fixture
