@@ -6,6 +6,7 @@ Rendering is the fake job (tests/server/fake_job.py): configs and annotations ma
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ async def _slow_config(tmp_path: Path, make_webhook: MakeWebhook, seconds: float
 async def test_requests_that_cannot_finish_in_time_are_refused_at_once(make_webhook: MakeWebhook,
                                                                        tmp_path: Path) -> None:
     webhook = await _slow_config(tmp_path, make_webhook, 0.4)  # 2 workers, 0.4 s per render
-    for _ in range(2):  # the pool learns the render time
-        assert (await webhook.admit(pod(), path="/inject?timeout=10s"))["response"]["allowed"] is True
+    for index in range(2):  # the pool learns the render time
+        reply = await webhook.admit(pod(name=f"warm-up-{index}"), path="/inject?timeout=10s")
+        assert reply["response"]["allowed"] is True
     # 20 at once with ?timeout=2s (1.5 s budget): about 2 workers x 3 renders fit; the rest cannot.
     results = await asyncio.gather(*(_timed_admit(webhook, pod(name=f"p{i}"), "/inject?timeout=2s")
                                      for i in range(20)))
@@ -111,17 +113,19 @@ async def test_a_slow_revision_does_not_starve_another(make_webhook: MakeWebhook
     write_revision(root, "fast", "policy: enabled\n")
     webhook = await make_webhook(config_dir=root)  # 2 workers
     stop = asyncio.Event()
+    names = itertools.count()  # distinct pods: identical ones would be answered from the front end's patch cache
 
     async def flood() -> None:
         while not stop.is_set():
-            await webhook.admit(pod(), path="/rev/slow/inject?timeout=30s")
+            await webhook.admit(pod(name=f"slow-{next(names)}"), path="/rev/slow/inject?timeout=30s")
 
     probes: list[tuple[float, float, dict[str, Any]]] = []
     flood_started = time.monotonic()
     flooders = [asyncio.ensure_future(flood()) for _ in range(8)]
     try:
         while time.monotonic() - flood_started < 10.0:
-            elapsed, reply = await _timed_admit(webhook, pod(), "/rev/fast/inject?timeout=10s")
+            elapsed, reply = await _timed_admit(webhook, pod(name=f"fast-{next(names)}"),
+                                                "/rev/fast/inject?timeout=10s")
             probes.append((time.monotonic() - flood_started, elapsed, reply))
             await asyncio.sleep(0.1)
     finally:
