@@ -183,6 +183,7 @@ class _PodAuditor:
 
     def _compare(self, pod: dict[str, Any], namespace: str, revision: str) -> Verdict | None:
         snapshot = self._inputs.revisions[revision]
+        pod = as_admitted(pod)
         user = un_inject(pod, snapshot.mesh["defaultConfig"].get("statusPort", 0))
         decision = should_inject(user, snapshot.config, namespace)
         if not decision.inject:
@@ -203,6 +204,18 @@ class _PodAuditor:
         if revision not in self._injectors:
             self._injectors[revision] = Injector(self._inputs.revisions[revision])
         return self._injectors[revision]
+
+
+def as_admitted(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod as its admission saw it: no name when a controller generated it, no node, none of the metadata
+    the server sets, no status. Besides being faithful, this makes the pods of one ReplicaSet alike, so the
+    injector's render cache serves all but the first of them."""
+    meta = pod.get("metadata") or {}
+    kept = {key: meta[key] for key in ("generateName", "namespace", "labels", "annotations", "ownerReferences")
+            if key in meta}
+    if not meta.get("generateName") and "name" in meta:
+        kept["name"] = meta["name"]
+    return {"metadata": kept, "spec": {k: v for k, v in (pod.get("spec") or {}).items() if k != "nodeName"}}
 
 
 def owner_of(pod: Mapping[str, Any], controllers: Controllers) -> Owner:
