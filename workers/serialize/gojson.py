@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OrderedStruct", "dumps", "dumps_bytes", "format_float", "format_g", "shortest_digits"]
+__all__ = ["OrderedStruct", "dumps", "dumps_bytes", "escape", "format_float", "format_g", "prepare", "shortest_digits"]
 
 
 class OrderedStruct(dict):
@@ -23,13 +23,16 @@ class OrderedStruct(dict):
 
 
 _Fragment = orjson.Fragment
-_ESCAPES = (
+_HTML_ESCAPES = (
     (b"<", b"\\u003c"),
     (b">", b"\\u003e"),
     (b"&", b"\\u0026"),
+)
+_LINE_ESCAPES = (
     ("\u2028".encode(), b"\\u2028"),
     ("\u2029".encode(), b"\\u2029"),
 )
+_ESCAPES = _HTML_ESCAPES + _LINE_ESCAPES
 
 
 _F32 = struct.Struct("<f")
@@ -135,6 +138,9 @@ def _prepare(obj: Any) -> Any:
         return _Fragment(format_float(obj))
     if cls in leaves:
         return obj
+    hook = getattr(obj, "go_json", None)
+    if hook is not None:  # template function results of other Go types (time.Time, sprig's certificate, ...)
+        return _prepare(hook())
     if isinstance(obj, dict):
         return {k: _prepare(obj[k]) for k in sorted(obj)}
     if isinstance(obj, (list, tuple)):
@@ -142,6 +148,21 @@ def _prepare(obj: Any) -> Any:
     if isinstance(obj, (str, int)):
         return obj
     raise TypeError(f"json: unsupported type: {cls.__name__}")
+
+
+def prepare(obj: Any) -> Any:
+    """``obj`` in the shape orjson prints like Go (see ``dumps_bytes``), for callers that need other orjson
+    options (indentation)."""
+    return _prepare(obj)
+
+
+def escape(out: bytes, escape_html: bool = True) -> bytes:
+    """Go's string escapes on finished JSON bytes: U+2028/U+2029 always, ``<``, ``>``, ``&`` unless turned off
+    (``Encoder.SetEscapeHTML(false)``)."""
+    for raw, esc in (_ESCAPES if escape_html else _LINE_ESCAPES):
+        if raw in out:
+            out = out.replace(raw, esc)
+    return out
 
 
 def dumps_bytes(obj: Any) -> bytes:

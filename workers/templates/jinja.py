@@ -5,7 +5,7 @@ Go text/template conventions hold in our own Jinja templates too:
   ``<no value>`` (what Go's template engine prints for a nil interface / missing map key).
 - Helpers keep Go's argument order. As filters the piped value goes *last*, as in a Go pipeline:
   ``{{ x | toLower | quote }}`` is ``quote(toLower(x))``. Where Jinja has a built-in filter of the same name
-  (``default``, ``indent``, ``join``, ``list``) the filter stays Jinja's, so Jinja authors get what Jinja documents;
+  (``default``, ``indent``, ``join``, ``trim``, ``first``...) the filter stays Jinja's, so Jinja authors get what Jinja documents;
   the Go helper of that name is still there as a global (``default("d", x)``).
 - Missing data is lenient (``ChainableUndefined``): ``Values.a.b.c`` on a missing ``a`` is undefined and falsy.
 """

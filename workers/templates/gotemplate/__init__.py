@@ -7,7 +7,9 @@ the context (``template.render(data)``): its keys are the Go field names of the 
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+
+from workers.templates.funcs.registry import GoSignature
 
 from .emitter import BUILTINS, emit
 from .parser import parse
@@ -15,9 +17,10 @@ from .parser import parse
 __all__ = ["translate"]
 
 
-def translate(name: str, source: str, functions: Collection[str] | None = None) -> str:
-    """Jinja2 source for Go template ``source``; ``functions`` (default: ``funcs.FUNCS``) may be called in it."""
+def translate(name: str, source: str, functions: Collection[str] | Mapping[str, GoSignature] | None = None) -> str:
+    """Jinja2 source for Go template ``source``; ``functions`` (default: the function map's signatures) may be
+    called in it. With signatures, arguments are checked and converted as Go does."""
     if functions is None:
-        from workers.templates.funcs import FUNCS
-        functions = FUNCS.keys()
+        from workers.templates.funcs import SIGNATURES
+        functions = SIGNATURES
     return emit(parse(name, source, BUILTINS | set(functions)), functions)

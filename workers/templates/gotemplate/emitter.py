@@ -16,8 +16,11 @@ How Go constructs map onto Jinja:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
+from workers.templates.funcs.registry import GoSignature, parse_signature
+
+from . import calls
 from . import names as N
 from .nodes import (Action, Break, Chain, Command, Continue, Define, Dot, Field, Identifier, If, Literal, Nil, Node,
                     Operand, Pipeline, Range, TemplateCall, Text, Tree, VarDecl, Variable, With)
@@ -29,6 +32,15 @@ _SIMPLE_BUILTINS = {"print": "go_print", "printf": "go_printf", "println": "go_p
                     "eq": "go_eq", "ne": "go_ne", "lt": "go_lt", "le": "go_le", "gt": "go_gt", "ge": "go_ge"}
 _STRING_RESULT = {"print", "printf", "println", "html", "js", "urlquery"}
 _BOOL_RESULT = {"not", "eq", "ne", "lt", "le", "gt", "ge"}
+# Builtins called like any function (their arguments converted by their Go signatures).
+_BUILTIN_SIGNATURES = {
+    "print": parse_signature("func(...interface {}) string"),
+    "println": parse_signature("func(...interface {}) string"),
+    "printf": parse_signature("func(string, ...interface {}) string"),
+    "html": parse_signature("func(...interface {}) string"),
+    "js": parse_signature("func(...interface {}) string"),
+    "urlquery": parse_signature("func(...interface {}) string"),
+}
 
 Expr = tuple[str, N.GoType]
 
@@ -106,9 +118,11 @@ class _Scope:
 
 
 class Emitter:
-    def __init__(self, tree: Tree, functions: Collection[str]) -> None:
+    def __init__(self, tree: Tree, functions: Collection[str] | Mapping[str, GoSignature]) -> None:
         self.tree = tree
         self.functions = functions
+        self.signatures: Mapping[str, GoSignature] = functions if isinstance(functions, Mapping) else {}
+        self.lazy = 0  # > 0 while emitting operands Go may skip (and/or after the first)
         # Types that flow between passes: variables (joined over all assignments) and definitions' dots.
         self.var_types: dict[VarDecl, N.GoType] = {}
         self.define_types: dict[str, N.GoType] = {}
@@ -272,6 +286,11 @@ class Emitter:
             head = f"{{% for {dot} in go_values({code}) %}}"
         if decls:
             setup.append((decls[-1], dot, elem_type))
+        if node.else_body is not None:  # Jinja's for-else also runs after a break: test emptiness instead
+            values = self.fresh("r")
+            pre.append("{% set " + values + " = " + code + " %}")
+            head = head.replace(f"({code}) %}}", f"({values}) %}}")
+            code = values
         self.write("".join(pre) + head)
         for decl, source, t in setup:
             self.seen_vars[decl] = join(self.seen_vars.get(decl), t)
@@ -280,10 +299,11 @@ class Emitter:
             init = f"namespace(v={source})" if decl.assigned_deeper else source
             self.write("{% set " + name + " = " + init + " %}")
         self.nodes(node.body, _Scope((dot, elem_type), scope.root))
-        if node.else_body is not None:
-            self.write("{% else %}")
-            self.nodes(node.else_body, scope)
         self.write("{% endfor %}")
+        if node.else_body is not None:
+            self.write("{% if go_range_empty(" + code + ") %}")
+            self.nodes(node.else_body, scope)
+            self.write("{% endif %}")
 
     def template_call(self, node: TemplateCall, scope: _Scope) -> None:
         pre: list[str] = []
@@ -328,13 +348,10 @@ class Emitter:
     def command(self, cmd: Command, final: Expr | None, scope: _Scope, pre: list[str]) -> Expr:
         first = cmd.args[0]
         if isinstance(first, Identifier):
-            args = [self.operand(a, scope, pre) for a in cmd.args[1:]]
-            if final is not None:
-                args.append(final)
-            return self.call(first.name, args)
+            return self.call(first.name, cmd.args[1:], final, scope, pre)
         has_args = len(cmd.args) > 1 or final is not None
         if isinstance(first, (Field, Variable, Chain)) and getattr(first, "names", ()) and has_args:
-            return fail(f"{first.names[-1]} has arguments but cannot be invoked as function")
+            return self.method_call(first, cmd.args[1:], final, scope, pre)
         if isinstance(first, Nil):
             return fail("nil is not a command")
         if has_args:
@@ -346,6 +363,8 @@ class Emitter:
             v = node.value
             typ = N.BOOL if isinstance(v, bool) else N.INT if isinstance(v, int) else \
                 N.FLOAT if isinstance(v, float) else N.STRING
+            if typ is N.INT and v >= 1 << 63:  # only a uint64 parameter could take it (see calls.literal_arg)
+                return fail(f"{v} overflows int")
             return literal(v), typ
         if isinstance(node, Dot):
             return scope.dot
@@ -359,7 +378,7 @@ class Emitter:
         if isinstance(node, Chain):
             return self.chain(self.operand(node.node, scope, pre), node.names)
         if isinstance(node, Identifier):
-            return self.call(node.name, [])
+            return self.call(node.name, [], None, scope, pre)
         return self.paren(node, scope, pre)
 
     def paren(self, pipe: Pipeline, scope: _Scope, pre: list[str]) -> Expr:
@@ -388,20 +407,81 @@ class Emitter:
             steps.append(step)
         return f"go_chain({code}, {literal(plan(steps))})", typ
 
-    def call(self, name: str, args: list[Expr]) -> Expr:
+    def arg(self, node: Operand, scope: _Scope, pre: list[str]) -> calls.Arg:
+        code, typ = self.operand(node, scope, pre)
+        if isinstance(node, Literal):
+            return calls.Arg(code, typ, node.value, True)
+        if isinstance(node, Nil):
+            return calls.Arg(code, typ, None, True)
+        return calls.Arg(code, typ)
+
+    def method_call(self, first: Operand, nodes: list[Operand], final: Expr | None, scope: _Scope,
+                    pre: list[str]) -> Expr:
+        """``.A.Method arg``: Go calls a method with arguments; a field or map key cannot take any."""
+        names = first.names
+        base_node = Field(names[:-1], first.line) if isinstance(first, Field) else \
+            Variable(first.decl, names[:-1], first.line) if isinstance(first, Variable) else \
+            Chain(first.node, names[:-1], first.line)
+        recv, typ = self.operand(base_node, scope, pre) if names[:-1] or not isinstance(first, Field) else scope.dot
+        step, _ = N.resolve(typ, names[-1])
+        if step[0] not in (N.METHOD, N.DYN, N.OPAQUE_STEP):
+            return fail(f"{names[-1]} has arguments but cannot be invoked as function")
+        codes = [self.operand(a, scope, pre)[0] for a in nodes]
+        if final is not None:
+            codes.append(final[0])
+        return f"go_method({', '.join([recv, literal(names[-1]), *codes])})", N.ANY
+
+    def and_or(self, name: str, nodes: list[Operand], final: Expr | None, scope: _Scope, pre: list[str]) -> Expr:
+        """Go's ``and``/``or``: operands evaluated left to right until the result is known. A piped value was
+        evaluated before the call (its errors happen first) and is the last operand."""
+        if not nodes and final is None:
+            return fail(f"wrong number of args for {name}: want at least 1 got 0")
+        args: list[Expr] = []
+        for i, node in enumerate(nodes):
+            self.lazy += i > 0
+            try:
+                args.append(self.operand(node, scope, pre))
+            finally:
+                self.lazy -= i > 0
+        first_eval = ""
+        if final is not None:
+            if self.lazy:  # this call may itself be skipped: evaluate the piped value in place, first
+                first_eval = f"go_true({final[0]}) and "
+                args.append(final)
+            else:
+                held = self.fresh("f")
+                pre.append("{% set " + held + " = " + final[0] + " %}")
+                args.append((held, final[1]))
+        hows = tuple(truth_kind(t) for _, t in args)
+        typ = args[0][1]
+        for _, t in args[1:]:
+            typ = join(typ, t)
+        codes = [c for c, _ in args]
+        if any(hows):
+            return f"({first_eval}go_{name}(({', '.join(codes)},), {literal(hows)}))", typ
+        return "(" + first_eval + "(" + f" {name} ".join(codes) + "))", typ
+
+    def call(self, name: str, nodes: list[Operand], final: Expr | None, scope: _Scope, pre: list[str]) -> Expr:
+        """A function or builtin call; ``final`` is the value piped in (Go passes it last)."""
+        sig = self.signatures.get(name) if name in self.functions or name not in BUILTINS else \
+            _BUILTIN_SIGNATURES.get(name)
+        if sig is not None:
+            args = [self.arg(a, scope, pre) for a in nodes]
+            code_name = _SIMPLE_BUILTINS[name] if name in _BUILTIN_SIGNATURES and name not in self.functions \
+                else name
+            fin = calls.Arg(*final) if final is not None else None
+            code, typ = calls.call(name, sig, args, fin, code_name)
+            if name in _STRING_RESULT and name not in self.functions:
+                typ = N.STRING
+            return code, typ
+        if name in ("and", "or"):
+            return self.and_or(name, nodes, final, scope, pre)
+        args = [self.operand(a, scope, pre) for a in nodes]
+        if final is not None:
+            args.append(final)
         if name in self.functions or name not in BUILTINS:
             return f"{name}({', '.join(c for c, _ in args)})", N.ANY
         codes = [c for c, _ in args]
-        if name in ("and", "or"):
-            if not args:
-                return fail(f"wrong number of args for {name}: want at least 1 got 0")
-            hows = tuple(truth_kind(t) for _, t in args)
-            typ = args[0][1]
-            for _, t in args[1:]:
-                typ = join(typ, t)
-            if any(hows):
-                return f"go_{name}(({', '.join(codes)},), {literal(hows)})", typ
-            return "(" + f" {name} ".join(codes) + ")", typ
         if name == "not":
             if len(args) != 1:
                 return fail(f"wrong number of args for not: want 1 got {len(args)}")

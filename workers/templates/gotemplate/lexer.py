@@ -8,6 +8,7 @@ tells them apart.
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 
@@ -31,7 +32,6 @@ _NUMBER = re.compile(r"""
       | 0[oO](?:_?[0-7])+
       | (?:[0-9](?:_?[0-9])*)?(?:\.(?:[0-9](?:_?[0-9])*)?)?(?:[eE][+-]?[0-9](?:_?[0-9])*)?
     )i?""", re.X)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
@@ -170,27 +170,22 @@ class Lexer:
         elif c == "'":
             self.char(p)
         elif c == "$":
-            m = _IDENT.match(src, p + 1)
-            q = m.end() if m else p + 1
-            if m is None and q < len(src) and src[q].isalnum():
-                raise self.error(p, f"bad character {src[q]!r}")
+            q = _alnum_end(src, p + 1)
             self.emit(VARIABLE, src[p:q], p)
             self.pos = q
             self.check_terminator()
         elif c == "." and not (p + 1 < len(src) and src[p + 1].isdigit()):
-            m = _IDENT.match(src, p + 1)
-            if m is None:
+            q = _alnum_end(src, p + 1)
+            if q == p + 1:
                 self.emit(DOT, None, p)
-                self.pos = p + 1
             else:
-                self.emit(FIELD, m.group(), p)
-                self.pos = m.end()
+                self.emit(FIELD, src[p + 1:q], p)
+            self.pos = q
             self.check_terminator()
         elif c in "+-.0123456789":
             self.number(p)
-        elif c == "_" or c.isalpha():
-            m = _IDENT.match(src, p)
-            word = m.group() if m else c
+        elif c == "_" or (_is_ident_char(c) and not c.isdigit() and unicodedata.category(c) != "Nd"):
+            word = src[p:_alnum_end(src, p)]
             self.pos = p + len(word)
             self.emit(KEYWORD if word in KEYWORDS else IDENT, word, p)
             self.check_terminator()
@@ -301,7 +296,10 @@ class Lexer:
             raise self.error(p, f"bad number syntax: {src[p:max(end, p + 1)]!r}")
         if text.endswith("i"):
             raise self.error(p, f"complex numbers are not supported: {text!r}")
-        self.emit(NUMBER, parse_number(text, lambda: self.error(p, f"bad number syntax: {text!r}")), p)
+        value = parse_number(text, lambda: self.error(p, f"bad number syntax: {text!r}"))
+        if isinstance(value, int) and not -(1 << 63) <= value < 1 << 64:
+            raise self.error(p, f"integer overflow: {text!r}")  # Go keeps no integer constant beyond 64 bits
+        self.emit(NUMBER, value, p)
         self.pos = end
 
 
@@ -327,6 +325,21 @@ def parse_number(text: str, fail) -> int | float:
         return sign * int(body)
     except ValueError:
         raise fail() from None
+
+
+def _is_ident_char(c: str) -> bool:
+    """Go's ``isAlphaNumeric``: underscore, Unicode letters (L*) and decimal digits (Nd)."""
+    if c.isascii():
+        return c.isalnum() or c == "_"
+    category = unicodedata.category(c)
+    return category[0] == "L" or category == "Nd"
+
+
+def _alnum_end(src: str, pos: int) -> int:
+    """End of the run of identifier characters starting at ``pos``."""
+    while pos < len(src) and _is_ident_char(src[pos]):
+        pos += 1
+    return pos
 
 
 def lex(name: str, source: str) -> list[Token]:

@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 # Step opcodes (see runtime.go_chain).
-FIELD, GETTER, MAPKEY, DYN, OPAQUE_STEP, FAIL = range(6)
+FIELD, GETTER, MAPKEY, DYN, OPAQUE_STEP, FAIL, METHOD = range(7)
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,19 @@ ANY = GoType("any", "interface {}")
 STRING = GoType("string", "string", zero="")
 BOOL = GoType("bool", "bool", zero=False)
 INT = GoType("int", "int", zero=0)
+INT64 = GoType("int", "int64", zero=0)
+INT32 = GoType("int", "int32", zero=0)
+UINT32 = GoType("int", "uint32", zero=0)
 FLOAT = GoType("float", "float64", zero=0.0)
 OPAQUE = GoType("opaque", "struct")
 DURATION = GoType("duration", "*durationpb.Duration", pointer=True)
+
+
+@cache
+def named(go_name: str) -> GoType:
+    """A type known only by its Go name (``time.Time``, ``*semver.Version`` returned by functions): a field of
+    it is one of its methods."""
+    return GoType("object", go_name)
 
 
 @cache
@@ -143,11 +153,11 @@ _define("v1.OwnerReference", {"APIVersion": STRING, "Kind": STRING, "Name": STRI
                               "Controller": ptr(BOOL), "BlockOwnerDeletion": ptr(BOOL)}, complete=True)
 _define("v1.ObjectMeta", {
     "Name": STRING, "GenerateName": STRING, "Namespace": STRING, "SelfLink": STRING, "UID": STRING,
-    "ResourceVersion": STRING, "Generation": INT, "CreationTimestamp": OPAQUE, "DeletionTimestamp": OPAQUE_PTR,
-    "DeletionGracePeriodSeconds": ptr(INT), "Labels": STRING_MAP, "Annotations": STRING_MAP,
+    "ResourceVersion": STRING, "Generation": INT64, "CreationTimestamp": OPAQUE, "DeletionTimestamp": OPAQUE_PTR,
+    "DeletionGracePeriodSeconds": ptr(INT64), "Labels": STRING_MAP, "Annotations": STRING_MAP,
     "OwnerReferences": slice_of(struct_type("v1.OwnerReference", False)), "Finalizers": STRINGS,
     "ManagedFields": OPAQUE_LIST}, getters=True, complete=True)
-_define("v1.ContainerPort", {"Name": STRING, "HostPort": INT, "ContainerPort": INT, "Protocol": STRING,
+_define("v1.ContainerPort", {"Name": STRING, "HostPort": INT32, "ContainerPort": INT32, "Protocol": STRING,
                              "HostIP": STRING}, complete=True)
 _define("v1.Container", {
     "Name": STRING, "Image": STRING, "Command": STRINGS, "Args": STRINGS, "WorkingDir": STRING,
@@ -162,25 +172,25 @@ _define("v1.GatewaySpecAddress", {"Type": ptr(STRING), "Value": STRING}, complet
 # The pod spec, plus the Gateway spec fields the gateway templates read (``Spec`` is one or the other).
 _define("v1.PodSpec", {
     "Volumes": OPAQUE_LIST, "InitContainers": _CONTAINERS, "Containers": _CONTAINERS,
-    "EphemeralContainers": OPAQUE_LIST, "RestartPolicy": STRING, "TerminationGracePeriodSeconds": ptr(INT),
-    "ActiveDeadlineSeconds": ptr(INT), "DNSPolicy": STRING, "NodeSelector": STRING_MAP,
+    "EphemeralContainers": OPAQUE_LIST, "RestartPolicy": STRING, "TerminationGracePeriodSeconds": ptr(INT64),
+    "ActiveDeadlineSeconds": ptr(INT64), "DNSPolicy": STRING, "NodeSelector": STRING_MAP,
     "ServiceAccountName": STRING, "DeprecatedServiceAccount": STRING, "AutomountServiceAccountToken": ptr(BOOL),
     "NodeName": STRING, "HostNetwork": BOOL, "HostPID": BOOL, "HostIPC": BOOL, "ShareProcessNamespace": ptr(BOOL),
     "SecurityContext": OPAQUE_PTR, "ImagePullSecrets": OPAQUE_LIST, "Hostname": STRING, "Subdomain": STRING,
     "Affinity": OPAQUE_PTR, "SchedulerName": STRING, "Tolerations": OPAQUE_LIST, "HostAliases": OPAQUE_LIST,
-    "PriorityClassName": STRING, "Priority": ptr(INT), "DNSConfig": OPAQUE_PTR, "ReadinessGates": OPAQUE_LIST,
+    "PriorityClassName": STRING, "Priority": ptr(INT32), "DNSConfig": OPAQUE_PTR, "ReadinessGates": OPAQUE_LIST,
     "RuntimeClassName": ptr(STRING), "EnableServiceLinks": ptr(BOOL), "PreemptionPolicy": ptr(STRING),
     "Overhead": STRING_MAP, "TopologySpreadConstraints": OPAQUE_LIST, "SetHostnameAsFQDN": ptr(BOOL),
     "OS": OPAQUE_PTR, "HostUsers": ptr(BOOL), "SchedulingGates": OPAQUE_LIST, "ResourceClaims": OPAQUE_LIST,
     "GatewayClassName": STRING, "Listeners": OPAQUE_LIST, "Infrastructure": OPAQUE_PTR,
     "Addresses": slice_of(struct_type("v1.GatewaySpecAddress", False))})
-_define("v1.ServicePort", {"Name": STRING, "Protocol": STRING, "AppProtocol": ptr(STRING), "Port": INT,
-                           "TargetPort": OPAQUE, "NodePort": INT}, complete=True)
+_define("v1.ServicePort", {"Name": STRING, "Protocol": STRING, "AppProtocol": ptr(STRING), "Port": INT32,
+                           "TargetPort": OPAQUE, "NodePort": INT32}, complete=True)
 
 # ---- Istio mesh/proxy config (protobuf; protojson keys) --------------------------------------------------------
 _BOOL_VALUE = wrapper("BoolValue", BOOL)
-_INT32_VALUE = wrapper("Int32Value", INT)
-_UINT32_VALUE = wrapper("UInt32Value", INT)
+_INT32_VALUE = wrapper("Int32Value", INT32)
+_UINT32_VALUE = wrapper("UInt32Value", UINT32)
 _define("v1alpha1.ClientTLSSettings", {
     "Mode": enum("v1alpha1.ClientTLSSettings_TLSmode", "DISABLE"), "ClientCertificate": STRING,
     "PrivateKey": STRING, "CaCertificates": STRING, "CredentialName": STRING, "SubjectAltNames": STRINGS,
@@ -195,19 +205,19 @@ _define("v1alpha1.ProxyConfig", {
     "ConfigPath": STRING, "BinaryPath": STRING, "ServiceCluster": STRING, "DrainDuration": DURATION,
     "ParentShutdownDuration": DURATION, "DiscoveryAddress": STRING, "DiscoveryRefreshDelay": DURATION,
     "ZipkinAddress": STRING, "StatsdUdpAddress": STRING, "EnvoyMetricsServiceAddress": STRING,
-    "ProxyAdminPort": INT, "AvailabilityZone": STRING,
+    "ProxyAdminPort": INT32, "AvailabilityZone": STRING,
     "ControlPlaneAuthPolicy": enum("v1alpha1.AuthenticationPolicy", "NONE"), "CustomConfigFile": STRING,
-    "StatNameLength": INT, "Concurrency": _INT32_VALUE, "ProxyBootstrapTemplatePath": STRING,
+    "StatNameLength": INT32, "Concurrency": _INT32_VALUE, "ProxyBootstrapTemplatePath": STRING,
     "InterceptionMode": enum("v1alpha1.ProxyConfig_InboundInterceptionMode", "REDIRECT"),
     "Tracing": struct_type("v1alpha1.Tracing", True), "Sds": OPAQUE_PTR, "EnvoyAccessLogService": OPAQUE_PTR,
     "EnvoyMetricsService": OPAQUE_PTR, "ProxyMetadata": STRING_MAP, "RuntimeValues": STRING_MAP,
-    "StatusPort": INT, "ExtraStatTags": STRINGS, "GatewayTopology": OPAQUE_PTR,
+    "StatusPort": INT32, "ExtraStatTags": STRINGS, "GatewayTopology": OPAQUE_PTR,
     "TerminationDrainDuration": DURATION, "MeshId": STRING, "ReadinessProbe": OPAQUE_PTR,
     "ProxyStatsMatcher": OPAQUE_PTR, "HoldApplicationUntilProxyStarts": _BOOL_VALUE, "CaCertificatesPem": STRINGS,
     "Image": struct_type("v1alpha1.ProxyImage", True), "PrivateKeyProvider": OPAQUE_PTR,
-    "ProxyHeaders": OPAQUE_PTR, "FileFlushInterval": DURATION, "FileFlushMinSizeKb": INT}, getters=True)
+    "ProxyHeaders": OPAQUE_PTR, "FileFlushInterval": DURATION, "FileFlushMinSizeKb": UINT32}, getters=True)
 _define("v1alpha1.MeshConfig", {
-    "ProxyListenPort": INT, "ProxyInboundListenPort": INT, "ProxyHttpPort": INT, "ConnectTimeout": DURATION,
+    "ProxyListenPort": INT32, "ProxyInboundListenPort": INT32, "ProxyHttpPort": INT32, "ConnectTimeout": DURATION,
     "ProtocolDetectionTimeout": DURATION, "TcpKeepalive": OPAQUE_PTR, "IngressClass": STRING,
     "IngressService": STRING, "IngressControllerMode": enum("v1alpha1.MeshConfig_IngressControllerMode",
                                                             "UNSPECIFIED"),
@@ -235,7 +245,7 @@ _ROOT_FIELDS = {
     "ObjectMeta": struct_type("v1.ObjectMeta", False), "Spec": struct_type("v1.PodSpec", False),
     "ProxyConfig": struct_type("v1alpha1.ProxyConfig", True), "MeshConfig": struct_type("v1alpha1.MeshConfig", True),
     "Values": map_of(ANY), "Revision": STRING, "NativeSidecars": BOOL, "ProxyImage": STRING,
-    "ProxyInitImage": STRING, "ProxyUID": INT, "ProxyGID": INT, "InboundTrafficPolicyMode": STRING,
+    "ProxyInitImage": STRING, "ProxyUID": INT64, "ProxyGID": INT64, "InboundTrafficPolicyMode": STRING,
     "CompliancePolicy": STRING,
     # gateway TemplateInput (its embedded Gateway's metadata is promoted to the top level)
     "Name": STRING, "Namespace": STRING, "UID": STRING, "Labels": STRING_MAP, "Annotations": STRING_MAP,
@@ -279,6 +289,8 @@ def resolve(t: GoType, go_name: str) -> tuple[tuple, GoType]:
         return (DYN, go_name), ANY
     elif kind in ("opaque", "duration"):
         return (OPAQUE_STEP, go_name), OPAQUE
+    elif kind == "object":
+        return (METHOD, go_name), ANY
     return (FAIL, f"can't evaluate field {go_name} in type {t.name}"), ANY
 
 
@@ -289,5 +301,16 @@ def element(t: GoType) -> tuple[GoType, GoType]:
     if t.kind == "map":
         return STRING, t.elem
     if t.kind == "int":
-        return INT, INT
+        return t, t
     return ANY, (OPAQUE if t.kind == "opaque" else ANY)
+
+
+_NAMED_TYPES = {t.name: t for t in (STRING, BOOL, INT, INT64, INT32, UINT32, FLOAT, ANY, STRING_MAP, STRINGS,
+                                    DURATION, map_of(ANY), slice_of(ANY), _CONTAINERS,
+                                    struct_type("v1.ObjectMeta", False), struct_type("v1alpha1.MeshConfig", True),
+                                    struct_type("v1alpha1.ProxyConfig", True))}
+
+
+def type_named(go_name: str) -> GoType:
+    """The static type for a Go type name as ``reflect`` prints it (function signatures)."""
+    return _NAMED_TYPES.get(go_name) or named(go_name)

@@ -15,8 +15,9 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from workers.templates.gofmt import format_value, go_type_name, sprint, sprintf, sprintln
+from workers.templates.govalues import StrList, StrMap, Uint8, int_types, wrap_int
 
-from .names import DYN, FAIL, FIELD, GETTER, MAPKEY, OPAQUE_STEP, json_name
+from .names import DYN, FAIL, FIELD, GETTER, MAPKEY, METHOD, OPAQUE_STEP, json_name
 
 
 class GoExecError(Exception):
@@ -86,8 +87,10 @@ def go_chain(recv: Any, steps: str) -> Any:
                     raise GoExecError(f"nil pointer evaluating interface {{}}.{step[1]}")
                 recv = _MISSING
                 continue
-            if type(recv) is not dict:
-                raise GoExecError(f"can't evaluate field {step[1]} in type {go_type_name(recv)}")
+            if not isinstance(recv, dict):
+                recv = _method_value(recv, step[1])
+                nil_iface = False
+                continue
             recv = recv.get(step[1], _MISSING)
             nil_iface = recv is None
             continue
@@ -112,9 +115,29 @@ def go_chain(recv: Any, steps: str) -> Any:
                     recv = zero
         elif op == OPAQUE_STEP:
             recv = _opaque_field(recv, step[1])
+        elif op == METHOD:
+            recv = _method_value(recv, step[1])
         elif op == FAIL:
             raise GoExecError(step[1])
     return None if recv is _MISSING else recv
+
+
+def _method_value(recv: Any, go_name: str, *args: Any) -> Any:
+    """A method of a value some function returned (``(semver "1.2.3").Major``, ``now.Year``)."""
+    if recv is None:
+        raise GoExecError(f"nil pointer evaluating interface {{}}.{go_name}")
+    methods = getattr(recv, "go_methods", None)
+    if methods is None or go_name not in methods:
+        raise GoExecError(f"can't evaluate field {go_name} in type {go_type_name(recv)}")
+    wanted = methods[go_name]
+    if len(args) != wanted:
+        raise GoExecError(f"wrong number of args for {go_name}: want {wanted} got {len(args)}")
+    return getattr(recv, go_name)(*args)
+
+
+def go_method(recv: Any, go_name: str, *args: Any) -> Any:
+    """``(value).Method arg...``: a method call with arguments."""
+    return _method_value(recv, go_name, *args)
 
 
 def _opaque_field(recv: Any, go_name: str) -> Any:
@@ -149,6 +172,10 @@ def _kind(v: Any) -> str | None:
         return None
     if isinstance(v, str):
         return "s"
+    if isinstance(v, int):
+        return "i"  # Go compares all integer types with each other
+    if isinstance(v, float):
+        return "f"
     return "o"
 
 
@@ -238,10 +265,10 @@ def go_index(item: Any, keys: tuple, levels: str) -> Any:
         elif isinstance(item, (list, tuple, str)):
             if type(key) is not int:
                 raise GoExecError(f"error calling index: cannot index slice/array with type {go_type_name(key)}")
-            seq = item.encode() if isinstance(item, str) else item
+            seq = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else item
             if not 0 <= key < len(seq):
                 raise GoExecError(f"error calling index: index out of range: {key}")
-            item = seq[key]
+            item = Uint8(seq[key]) if isinstance(item, str) else seq[key]
         else:
             raise GoExecError(f"error calling index: can't index item of type {go_type_name(item)}")
     return item
@@ -305,7 +332,14 @@ def go_range(v: Any) -> Iterable[tuple[Any, Any]]:
         return ()
     if t is int:
         return ((i, i) for i in range(v))
+    if isinstance(v, (list, dict, int)) and not isinstance(v, bool):
+        return go_range(_plain(v))
     raise GoExecError(f"range can't iterate over {format_value(v)}")
+
+
+def _plain(v: Any) -> Any:
+    """A typed list/map/int (StrList, StrMap, Int64...) as its plain Python value, for iteration."""
+    return list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else int(v)
 
 
 def go_values(v: Any) -> Iterable[Any]:
@@ -319,6 +353,8 @@ def go_values(v: Any) -> Iterable[Any]:
         return ()
     if t is int:
         return range(v)
+    if isinstance(v, (list, dict, int)) and not isinstance(v, bool):
+        return go_values(_plain(v))
     raise GoExecError(f"range can't iterate over {format_value(v)}")
 
 
@@ -369,11 +405,81 @@ def go_call(fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
+# ---- function arguments (see calls.py) --------------------------------------------------------------------------
+
+def _wrap_int(v: Any, go_type: str) -> Any:
+    return wrap_int(int(v), go_type) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+_TYPED: dict[str, Callable[[Any], Any]] = {
+    "map[string]string": lambda v: StrMap(v) if type(v) is dict else v,
+    "[]string": lambda v: StrList(v) if type(v) is list else v,
+    **{name: (lambda v, name=name: _wrap_int(v, name)) for name in int_types if name != "int"},
+}
+
+
+def go_typed(v: Any, go_type: str) -> Any:
+    """A value of static Go type ``go_type`` represented plainly in our data, given its Go type's class."""
+    return _TYPED[go_type](v)
+
+
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str,
+    "bool": lambda v: type(v) is bool,
+    "int": lambda v: type(v) is int,
+    "float64": lambda v: type(v) is float,
+    "map[string]interface {}": lambda v: type(v) is dict,
+    "[]interface {}": lambda v: type(v) is list or (isinstance(v, list) and go_type_name(v) == "[]interface {}"),
+    # Values of these types come from typed template data, which we cannot tell apart from plain data here.
+    "v1.ObjectMeta": lambda v: isinstance(v, dict),
+    "[]v1.Container": lambda v: isinstance(v, list),
+    "*v1alpha1.MeshConfig": lambda v: isinstance(v, dict),
+    "protoreflect.ProtoMessage": lambda v: isinstance(v, (dict, str)),
+    "*durationpb.Duration": lambda v: isinstance(v, str),
+}
+_NILABLE = ("map[", "[]", "*", "protoreflect.")
+
+
+def go_arg(v: Any, param: str) -> Any:
+    """Go's ``validateType`` for a value of unknown static type passed to a parameter of type ``param``."""
+    if v is None:
+        if param.startswith(_NILABLE):
+            return None
+        raise GoExecError(f"invalid value; expected {param}")
+    check = _CHECKS.get(param)
+    ok = check(v) if check is not None else go_type_name(v) == param
+    if not ok:
+        raise GoExecError(f"wrong type for value; expected {param}; got {go_type_name(v)}")
+    return v
+
+
+def go_deref(v: Any, param: str) -> Any:
+    """A pointer field passed where its element type is expected: Go dereferences it (nil is an error)."""
+    if v is None:
+        raise GoExecError(f"dereference of nil pointer of type {param}")
+    return go_typed(v, param) if param in _TYPED else v
+
+
+def go_true(v: Any) -> bool:
+    """Evaluates its argument (already done by the call) and lets an ``and`` chain go on."""
+    return True
+
+
+def go_range_empty(v: Any) -> bool:
+    """Whether ``range`` over ``v`` runs no iteration (its ``{{else}}`` then runs)."""
+    if v is None:
+        return True
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v <= 0
+    return len(v) == 0
+
+
 GLOBALS: dict[str, Callable[..., Any]] = {
     "go_fail": go_fail, "go_root": go_root, "go_template": go_template, "go_dot": go_dot, "go_chain": go_chain,
     "go_eq": go_eq, "go_ne": go_ne, "go_lt": go_lt, "go_le": go_le, "go_gt": go_gt, "go_ge": go_ge,
     "go_len": go_len, "go_index": go_index, "go_slice": go_slice, "go_and": go_and, "go_or": go_or,
     "go_range": go_range, "go_values": go_values, "go_nil_text": go_nil_text, "go_print": sprint,
     "go_printf": sprintf, "go_println": sprintln, "go_html": go_html, "go_js": go_js, "go_urlquery": go_urlquery,
-    "go_call": go_call,
+    "go_call": go_call, "go_typed": go_typed, "go_arg": go_arg, "go_deref": go_deref, "go_method": go_method,
+    "go_range_empty": go_range_empty, "go_true": go_true,
 }
