@@ -46,18 +46,22 @@ def deployment_pod(index: int, distinct: bool, env_vars: int = 3) -> bytes:
     })
 
 
-def _pyyaml_load(text: str) -> object:
-    return yaml.load(text, Loader=yaml.CSafeLoader)
+class _PyYaml:
+    """PyYAML's own C loader in place of the piecewise parse cache."""
+
+    @staticmethod
+    def load(text: str) -> object:
+        return yaml.load(text, Loader=yaml.CSafeLoader)
 
 
 def naive_inject(injector: Injector, pod_json: bytes, facts: RequestFacts) -> bytes:
     injector._rendered.clear()
     pod = orjson.loads(pod_json)
-    fast_load, render.yamlparse.load = render.yamlparse.load, _pyyaml_load
+    fast, render._RENDERED_YAML = render._RENDERED_YAML, _PyYaml()
     try:
         result = injector.inject_pod(pod, facts)
     finally:
-        render.yamlparse.load = fast_load
+        render._RENDERED_YAML = fast
     return orjson.dumps(jsonpatch.make_patch(result.original, result.pod).patch)
 
 

@@ -31,9 +31,12 @@ from workers.template_data import build_template_data, effective_proxy_config
 from workers.templates.errors import TemplateError
 from workers.validate import validate_annotations
 from workers.workload import WorkloadMeta, workload_of_pod
-from workers import yamlparse
+from workers.yamlchunks import ChunkedYaml
 
 RENDER_CACHE_SIZE = 512
+_RENDERED_YAML = ChunkedYaml()
+"""Parsed pieces of rendered template output, shared by every revision in this process (a piece's value
+depends only on its text)."""
 OPENSHIFT = "openshift"
 
 
@@ -168,7 +171,7 @@ class Injector:
     @staticmethod
     def _parse(name: str, text: str) -> dict[str, Any]:
         try:
-            parsed = yamlparse.load(text)
+            parsed = _RENDERED_YAML.load(text)
         except yaml.YAMLError as exc:
             raise InjectionError(f"failed to run injection template: template {name!r} produced invalid YAML: "
                                  f"{exc}") from exc

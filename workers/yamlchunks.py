@@ -1,0 +1,314 @@
+"""Parse rendered template YAML piece by piece, reusing pieces seen before: ``yamlparse.load``'s result, faster.
+
+A sidecar template renders ~250 lines for every pod, and two distinct pods differ in a handful of them (names,
+ports, a resource value). Parsing costs per YAML node (libyaml's events become Python objects), so most of the
+time went into lines parsed many times before. Here the text is cut along its block structure into nested pieces
+(mapping entries, sequence items), and each piece's text maps to its parsed value in a bounded cache: an unchanged
+piece costs a dictionary lookup, a changed one is cut further, and only small changed pieces go through
+``yamlparse.load``. A piece's value does not depend on where it stands (a scalar resolves from its own text), so
+the values assemble into exactly the document's value.
+
+Cutting is conservative: only plain block mappings and sequences are cut, and no line that may belong to a
+construct spanning lines (flow collection, quoted scalar, block scalar) is ever a cut; taking too much into one
+piece is harmless, cutting inside a node would not be. Anything unusual (anchors, aliases, tags, merge keys,
+complex keys, directives, document markers, tabs, line breaks other than ``\\n``, quoted keys, unexpected
+indentation) makes that piece or the whole text go to ``yamlparse.load`` as one; so does any error, so a broken
+document reports exactly the error it reported before. Cached values are shared: callers must never mutate them
+(rendered template output is read-only in the pipeline anyway).
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any
+
+from workers import yamlparse
+
+_SMALL = 3
+"""Pieces of at most this many lines are parsed whole."""
+_MAX_ENTRIES = 8192
+_MAX_TEXT_BYTES = 512 << 10
+
+_ODD_CHARACTERS = "\t\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_NODE_PROPERTY = re.compile(r"[\s\[{,][&*!]")
+_MARKERS = re.compile(r"^(?:---|\.\.\.|%|\s*\?(?:\s|$))", re.M)
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*:(?= |\n|$)")
+
+# Line kinds.
+_BLANK, _KEY_LINE, _DASH, _OTHER = range(4)
+
+
+class _Unsplittable(Exception):
+    """The piece's structure is not one this module cuts."""
+
+
+def _unsupported(text: str) -> bool:
+    """Constructs whose meaning spans pieces (anchors, aliases, tags, merge keys) or that cutting does not model."""
+    return (any(char in text for char in _ODD_CHARACTERS) or text[:1] in ("&", "*", "!")
+            or _NODE_PROPERTY.search(text) is not None or "<<" in text
+            or (("-" in text or "." in text or "%" in text or "?" in text) and _MARKERS.search(text) is not None))
+
+
+class _Line:
+    """What one line says about structure on its own (memoised by its text, which ends with its ``\\n``)."""
+
+    __slots__ = ("indent", "kind", "content", "opens", "bare_key", "continued")
+
+    def __init__(self, text: str) -> None:
+        text = text[:-1] if text.endswith("\n") else text
+        stripped = text.lstrip(" ")
+        self.indent = len(text) - len(stripped)
+        self.content = self.indent
+        """Column where the node after a line's ``- `` indicators starts."""
+        self.opens = ""
+        """``"|"`` for a block scalar, else the constructs left open at the end of the line (see ``_scan``)."""
+        self.bare_key = False
+        """``key:`` with nothing after it (the value is on the lines below)."""
+        self.continued: dict[str, str] = {}
+        """What is still open after this line, when it is read inside the open constructs of the key."""
+        if not stripped or stripped[0] == "#":
+            self.kind = _BLANK
+            return
+        pos = self.indent
+        self.kind = _OTHER
+        if stripped[0] == "-" and (len(stripped) == 1 or stripped[1] == " "):
+            self.kind = _DASH
+            while text.startswith("- ", pos) or text[pos:] == "-":
+                pos += 1
+                while pos < len(text) and text[pos] == " ":
+                    pos += 1
+            self.content = pos
+        match = _KEY.match(text, pos)
+        if match is not None:
+            if self.kind == _OTHER:
+                self.kind = _KEY_LINE
+            pos = match.end()
+            while pos < len(text) and text[pos] == " ":
+                pos += 1
+            self.bare_key = pos == len(text) or text[pos] == "#"
+        first = text[pos:pos + 1]
+        if first in ("|", ">"):
+            self.opens = "|"
+        elif first in ('"', "'", "{", "["):
+            self.opens = _scan(text, pos, "")
+
+
+def _scan(text: str, pos: int, state: str) -> str:
+    """Scan flow or quoted text from ``pos`` with ``state`` open; returns what is still open at the end of the line.
+
+    ``state`` is a stack of open constructs: ``{``/``[`` for flow collections, ``"``/``'`` for quoted scalars.
+    """
+    stack = list(state)
+    end = len(text)
+    while pos < end:
+        char = text[pos]
+        top = stack[-1] if stack else ""
+        if top == '"':
+            if char == "\\":
+                pos += 2
+                continue
+            if char == '"':
+                stack.pop()
+        elif top == "'":
+            if char == "'":
+                if text.startswith("'", pos + 1):
+                    pos += 2
+                    continue
+                stack.pop()
+        elif char in "\"'{[":
+            stack.append(char)
+        elif char in "}]":
+            if stack:
+                stack.pop()
+        elif char == "#" and (pos == 0 or text[pos - 1] == " "):
+            break  # a comment: the rest of the line does not count
+        if not stack:
+            return ""
+        pos += 1
+    return "".join(stack)
+
+
+class _Outline:
+    """The block structure of one text: for each structural line, where its node ends.
+
+    ``end[i]`` is the first line after line ``i``'s node; ``key_end[i]`` the same for the mapping entry that
+    starts after the ``- `` of a dash line ``i``. Lines inside a construct opened on an earlier line, blank
+    lines and comments are not structural and end nothing.
+    """
+
+    __slots__ = ("lines", "described", "structural", "end", "key_end")
+
+    def __init__(self, lines: list[str], memo: dict[str, _Line]) -> None:
+        self.lines = lines
+        count = len(lines)
+        described: list[_Line] = []
+        structural: list[bool] = []
+        end = [count] * count
+        key_end = [count] * count
+        pending: list[tuple[int, int, bool, list[int]]] = []  # (indent, line, is key, end array)
+        state, block_owner = "", -1
+        for i, text in enumerate(lines):
+            line = memo.get(text)
+            if line is None:
+                line = memo[text] = _Line(text)
+            described.append(line)
+            if block_owner >= 0:
+                if line.kind == _BLANK or line.indent > block_owner:
+                    structural.append(False)
+                    continue
+                block_owner = -1
+            if state:
+                after = line.continued.get(state)
+                if after is None:
+                    after = line.continued[state] = _scan(text[:-1] if text.endswith("\n") else text, 0, state)
+                state = after
+                structural.append(False)
+                continue
+            if line.kind == _BLANK:
+                structural.append(False)
+                continue
+            structural.append(True)
+            indent, dash = line.indent, line.kind == _DASH
+            while pending:
+                open_indent, j, is_key, ends = pending[-1]
+                if open_indent > indent or (open_indent == indent and not (is_key and dash)):
+                    ends[j] = i
+                    pending.pop()
+                else:
+                    break
+            pending.append((indent, i, line.kind == _KEY_LINE, end))
+            if dash and line.content == indent + 2 and _KEY.match(text, line.content):
+                pending.append((line.content, i, True, key_end))
+            if line.opens == "|":
+                block_owner = indent  # block scalar content is deeper than the line that owns it
+            else:
+                state = line.opens
+        self.described = described
+        self.structural = structural
+        self.end = end
+        self.key_end = key_end
+
+    def first_structural(self, start: int, stop: int) -> int | None:
+        structural = self.structural
+        return next((i for i in range(start, stop) if structural[i]), None)
+
+
+class ChunkedYaml:
+    """A parse cache; ``load(text)`` returns what ``yamlparse.load(text)`` returns, for every text."""
+
+    def __init__(self, max_entries: int = _MAX_ENTRIES, max_text_bytes: int = _MAX_TEXT_BYTES) -> None:
+        self._values: OrderedDict[str, Any] = OrderedDict()
+        self._lines: dict[str, _Line] = {}
+        self._size = 0
+        self.max_entries = max_entries
+        self.max_text_bytes = max_text_bytes
+
+    def load(self, text: str) -> Any:
+        found = self._values.get(text, _MISSING)
+        if found is not _MISSING:
+            self._values.move_to_end(text)
+            return found
+        if _unsupported(text):
+            return yamlparse.load(text)
+        if len(self._lines) > self.max_entries:
+            self._lines.clear()
+        outline = _Outline(text.splitlines(keepends=True), self._lines)
+        first = outline.first_structural(0, len(outline.lines))
+        try:
+            value = yamlparse.load(text) if first is None else self._node(outline, 0, len(outline.lines), first)
+        except Exception:  # noqa: BLE001 - a broken or unusual document: libyaml says what it says
+            return yamlparse.load(text)
+        self._remember(text, value)
+        return value
+
+    def _piece(self, text: str) -> Any:
+        found = self._values.get(text, _MISSING)
+        if found is not _MISSING:
+            self._values.move_to_end(text)
+            return found
+        value = yamlparse.load(text)
+        self._remember(text, value)
+        return value
+
+    def _node(self, outline: _Outline, start: int, stop: int, first: int, head: str | None = None) -> Any:
+        """The block node of lines[start:stop] (``head`` replaces line ``start``), first structural line ``first``.
+
+        Cut into entries or items when large; small pieces are parsed (or found) whole. Only whole documents and
+        those small pieces are cached: the pieces in between are mostly one-off (they contain a changed line).
+        """
+        lines = outline.lines
+        line = outline.described[first]
+        if stop - start <= _SMALL:
+            value = self._piece((head or lines[start]) + "".join(lines[start + 1:stop]))
+        elif head is not None:
+            value = self._mapping(outline, start, stop, first, head)
+        elif line.kind == _DASH:
+            value = self._sequence(outline, start, stop, first, line.indent)
+        elif line.kind == _KEY_LINE:
+            value = self._mapping(outline, start, stop, first, None)
+        else:
+            value = self._piece("".join(lines[start:stop]))
+        return value
+
+    def _mapping(self, outline: _Outline, start: int, stop: int, first: int, head: str | None) -> dict:
+        """Entries of a block mapping; with ``head`` the mapping is a sequence item's, its first key after the dash."""
+        described, lines = outline.described, outline.lines
+        result: dict[Any, Any] = {}
+        if head is not None:
+            indent, cut, entry_stop = described[first].content, first, outline.key_end[first]
+        else:
+            indent, cut, entry_stop = described[first].indent, first, outline.end[first]
+        while True:
+            entry_stop = min(entry_stop, stop)
+            line = described[cut]
+            first_line = head if head is not None and cut == first else lines[cut]
+            if line.bare_key and entry_stop - cut > _SMALL:
+                key = self._piece(first_line)
+                inner = outline.first_structural(cut + 1, entry_stop)
+                if type(key) is not dict or len(key) != 1 or inner is None:
+                    raise _Unsplittable
+                entry = {next(iter(key)): self._node(outline, cut + 1, entry_stop, inner)}
+            else:
+                entry = self._piece(first_line + "".join(lines[cut + 1:entry_stop]))
+            if type(entry) is not dict:
+                raise _Unsplittable
+            for key, value in entry.items():
+                result[key] = value
+            if entry_stop >= stop:
+                return result
+            cut = entry_stop
+            line = described[cut]
+            if line.indent != indent or line.kind != _KEY_LINE:
+                raise _Unsplittable
+            entry_stop = outline.end[cut]
+
+    def _sequence(self, outline: _Outline, start: int, stop: int, first: int, indent: int) -> list:
+        described, lines = outline.described, outline.lines
+        result: list[Any] = []
+        cut = first
+        while True:
+            item_stop = min(outline.end[cut], stop)
+            line = described[cut]
+            if line.indent != indent or line.kind != _DASH:
+                raise _Unsplittable
+            if item_stop - cut > _SMALL and line.content == indent + 2 and _KEY.match(lines[cut], line.content):
+                head = " " * line.content + lines[cut][line.content:]  # "- key: x" is the mapping "  key: x"
+                result.append(self._node(outline, cut, item_stop, cut, head))
+            else:
+                item = self._piece("".join(lines[cut:item_stop]))
+                if type(item) is not list:
+                    raise _Unsplittable
+                result.extend(item)
+            if item_stop >= stop:
+                return result
+            cut = item_stop
+
+    def _remember(self, text: str, value: Any) -> None:
+        self._values[text] = value
+        self._size += len(text)
+        while len(self._values) > self.max_entries or self._size > self.max_text_bytes:
+            old, _ = self._values.popitem(last=False)
+            self._size -= len(old)
+
+
+_MISSING = object()
