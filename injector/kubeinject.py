@@ -13,7 +13,7 @@ import yaml
 
 from injector.cluster_facts import ClusterFacts
 from injector.decision import should_inject
-from injector.manifests import (REGISTERED_KINDS, ManifestError, get_path, pod_template_location, set_path,
+from injector.manifests import (REGISTERED_KINDS, ManifestError, get_path, pod_template_location, with_path,
                                 split_documents)
 from workers.config.errors import ConfigError
 from workers.config.model import InjectorConfig
@@ -45,9 +45,8 @@ class _Run:
     def process(self, obj: dict[str, Any]) -> dict[str, Any]:
         kind = obj.get("kind", "")
         if kind == "List":
-            obj["items"] = [self.process(item) if isinstance(item, dict) and item.get("kind") in REGISTERED_KINDS
-                            else item for item in obj.get("items") or []]
-            return obj
+            return {**obj, "items": [self.process(item) if isinstance(item, dict) and item.get("kind") in
+                                     REGISTERED_KINDS else item for item in obj.get("items") or []]}
         template = workload_pod(obj)
         pod, workload = template.pod, template.workload
         full_name = f"{workload.namespace}/{workload.name}" if workload.namespace else workload.name
@@ -61,9 +60,8 @@ class _Run:
             return obj
         facts = self.cluster.facts_for(pod, namespace, self.revision, webhook=False)
         result = self.injector.inject_pod(pod, facts, workload=workload)
-        set_path(obj, template.meta_path, result.pod.get("metadata") or {})
-        set_path(obj, template.spec_path, result.pod.get("spec") or {})
-        return obj
+        obj = with_path(obj, template.meta_path, result.pod.get("metadata") or {})
+        return with_path(obj, template.spec_path, result.pod.get("spec") or {})
 
 
 @dataclass(frozen=True)

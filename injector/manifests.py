@@ -72,7 +72,9 @@ def get_path(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
     return obj
 
 
-def set_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        obj = obj.setdefault(key, {})
-    obj[path[-1]] = value
+def with_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``obj`` with ``value`` at ``path``: new maps along the path, everything else shared (typed values are
+    never changed in place)."""
+    inner = obj.get(path[0]) if len(path) > 1 else None
+    rest = with_path(inner if isinstance(inner, dict) else {}, path[1:], value) if len(path) > 1 else value
+    return {**obj, path[0]: rest}

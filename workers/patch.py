@@ -6,6 +6,7 @@ Operation values share objects with ``final``; serialise them before mutating it
 """
 from __future__ import annotations
 
+from operator import is_
 from typing import Any
 
 import orjson
@@ -48,7 +49,10 @@ _KINDS: dict[type, type] = {bool: bool, int: float, float: float, str: str, type
 
 def _kind(value: Any) -> type:
     """JSON kind: ``bool`` apart from numbers, ``int`` and ``float`` alike (both are float64 in Go)."""
-    return _KINDS.get(type(value)) or _classify(value)
+    kind = _KINDS.get(type(value))
+    if kind is None:
+        kind = _KINDS[type(value)] = _classify(value)  # e.g. the typed struct classes: one lookup from now on
+    return kind
 
 
 def _same_text(a: dict | list, b: dict | list) -> bool:
@@ -73,10 +77,16 @@ def equal(a: Any, b: Any) -> bool:
     if kind is not _kind(b):
         return False
     if kind is dict:
-        return _same_text(a, b) or all(equal(v, b[k]) for k, v in a.items())
+        return (_same_items(a, b) and _same_items(a.values(), b.values())) or _same_text(a, b) or \
+            all(equal(v, b[k]) for k, v in a.items())
     if kind is list:
-        return _same_text(a, b) or all(equal(x, y) for x, y in zip(a, b))
+        return _same_items(a, b) or _same_text(a, b) or all(equal(x, y) for x, y in zip(a, b))
     return True
+
+
+def _same_items(a: Any, b: Any) -> bool:
+    """The same objects in the same order (C speed): typed parts shared between the original and the result."""
+    return all(map(is_, a, b))
 
 
 def _diff(path: str, a: Any, b: Any, ops: list[dict]) -> None:

@@ -1,7 +1,8 @@
 """Everything Istio does to the merged pod after rendering (§6.3, §6.5), as one call.
 
-The driver copies the pod once and runs the in-place steps of ``workers.post`` on that copy in Istio's order, so
-the steps themselves need not copy. ``apply_prometheus_merge`` is the Prometheus step alone, on a copy.
+The driver copies what the steps change (see ``thaw``) and runs the in-place steps of ``workers.post`` on it in
+Istio's order; everything else stays shared with the input, so a large pod is not copied.
+``apply_prometheus_merge`` is the Prometheus step alone, on a copy.
 """
 from __future__ import annotations
 
@@ -26,6 +27,27 @@ def apply_prometheus_merge(pod: dict, mesh: dict) -> dict:
     return out
 
 
+def thaw(pod: dict) -> dict:
+    """A copy of the parts of ``pod`` the post-processing steps assign to, sharing everything below them.
+
+    The steps assign to the pod, its metadata, labels and annotations, its spec, the container lists, and the keys
+    of each container (``env``, probes, ``lifecycle``, which ``probes`` copies before changing); they never
+    change a value in place below that. Copying these few maps and lists instead of the whole pod keeps
+    the unchanged app containers (and their env lists) shared with the typed original.
+    """
+    out = dict(pod)
+    metadata = out["metadata"] = dict(pod.get("metadata") or {})
+    for field in ("labels", "annotations"):
+        if metadata.get(field) is not None:
+            metadata[field] = dict(metadata[field])
+    if pod.get("spec") is not None:
+        spec = out["spec"] = dict(pod["spec"])
+        for field in ("containers", "initContainers"):
+            if spec.get(field) is not None:
+                spec[field] = [dict(c) if isinstance(c, dict) else c for c in spec[field]]
+    return out
+
+
 def post_process(pod: dict, *, original: dict, template_pod: dict, mesh: dict, values: dict, revision: str,
                  path_env: Mapping[str, str], injected_annotations: Mapping[str, str], proxy_config: dict) -> dict:
     """The final pod: user container overrides (§6.3) then ``postProcessPod`` (§6.5) in Istio's order.
@@ -35,7 +57,8 @@ def post_process(pod: dict, *, original: dict, template_pod: dict, mesh: dict, v
     plus cluster/network); ``proxy_config`` the effective ProxyConfig (interception mode, hold). Raises
     ``InjectionError`` for bad overrides JSON or Prometheus annotations. Inputs are not modified.
     """
-    pod = copy_json(reapply_overwritten_containers(pod, original, template_pod, proxy_config))
+    # Thawed twice: reapplying user containers re-types the pod, which shares typed parts again.
+    pod = thaw(reapply_overwritten_containers(thaw(pod), original, template_pod, proxy_config))
     annotations_of(pod)
     labels_of(pod)
     status.overwrite_cluster_info(pod, path_env)

@@ -3,15 +3,13 @@
 The pipeline diffs the typed original (Go's view: unknown fields dropped, non-omitempty fields present) against
 the typed result, as Istio does, so fields we do not model are never touched. The API server applies the patch to
 its own JSON, which may lack members the typed view has (an older server omitting a field, a hand-written
-AdmissionReview). Walking the operations over a copy of the raw pod, an operation under a missing member becomes
-one ``add`` of the whole member taken from the result, a ``replace`` of a missing member becomes ``add``, and a
-``remove`` of a missing member is dropped.
+AdmissionReview). Walking the operations over the raw pod (copy on write: the raw pod itself is never changed), an
+operation under a missing member becomes one ``add`` of the whole member taken from the result, a ``replace`` of a
+missing member becomes ``add``, and a ``remove`` of a missing member is dropped.
 """
 from __future__ import annotations
 
 from typing import Any
-
-from workers.merge import copy_json
 
 _MISSING = object()
 
@@ -30,21 +28,37 @@ def _get(node: Any, token: str) -> Any:
     return _MISSING
 
 
-def _apply(doc: Any, op: dict[str, Any]) -> None:
-    """Apply one add/replace/remove to ``doc`` in place (the three operations our patches use)."""
+def _owned(node: Any, owned: dict[int, Any]) -> Any:
+    """``node`` if this rebase made it, else a shallow copy that it now owns (the raw pod is never changed)."""
+    if id(node) in owned:
+        return node
+    copy = dict(node) if isinstance(node, dict) else list(node)
+    owned[id(copy)] = copy  # kept alive here, so no other object can take its id meanwhile
+    return copy
+
+
+def _apply(doc: Any, op: dict[str, Any], owned: dict[int, Any]) -> Any:
+    """Apply one add/replace/remove; returns the new document. Copy on write: the containers on the op's path
+    are copied once, everything else (and every op value) is shared."""
     tokens = op["path"].split("/")[1:]
-    parent = doc
+    doc = parent = _owned(doc, owned)
     for token in tokens[:-1]:
-        parent = _get(parent, token)
+        child = _get(parent, token)
+        mine = _owned(child, owned)
+        if mine is not child:
+            if isinstance(parent, dict):
+                parent[_token(token)] = mine
+            else:
+                parent[int(token)] = mine
+        parent = mine
     last = tokens[-1]
     if op["op"] == "remove":
         if isinstance(parent, dict):
             parent.pop(_token(last), None)
         else:
             del parent[int(last)]
-        return
-    # A copy: the value is shared with ``final``, and later operations may change the document below it.
-    value = copy_json(op["value"])
+        return doc
+    value = op["value"]
     if isinstance(parent, dict):
         parent[_token(last)] = value
     elif op["op"] == "replace":
@@ -53,6 +67,7 @@ def _apply(doc: Any, op: dict[str, Any]) -> None:
         parent.append(value)
     else:
         parent.insert(int(last), value)
+    return doc
 
 
 def _value_at(doc: Any, tokens: list[str]) -> Any:
@@ -63,7 +78,8 @@ def _value_at(doc: Any, tokens: list[str]) -> Any:
 
 def rebase_patch(ops: list[dict[str, Any]], raw: Any, final: Any) -> list[dict[str, Any]]:
     """Rewrite ``ops`` (valid against the typed original) so that, applied to ``raw``, they yield ``final``."""
-    doc = copy_json(raw)
+    doc = raw
+    owned: dict[int, Any] = {}
     out: list[dict[str, Any]] = []
     for op in ops:
         tokens = op["path"].split("/")[1:]
@@ -86,6 +102,6 @@ def rebase_patch(ops: list[dict[str, Any]], raw: Any, final: Any) -> list[dict[s
             if value is _MISSING:
                 continue
             op = {"op": "add", "path": "/" + "/".join(anchor_tokens), "value": value}
-        _apply(doc, op)
+        doc = _apply(doc, op, owned)
         out.append(op)
     return out

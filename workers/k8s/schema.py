@@ -19,7 +19,12 @@ Normalisation runs several times per pod on the admission path, so at import the
 source, one function per struct/slice/map kind, specialised for well-formed input (``_Compiler``); the source is
 compiled once and instantiated per mode. The interpretive ``_Struct.decode`` is the reference: the generated code
 falls back to it for maps with case-folded or unknown keys, and ``decoder`` re-runs it on any error so the message
-is the one Go reports. Every call returns fresh containers (callers mutate the result).
+is the one Go reports.
+
+Decoded structs are instances of a per-struct subclass of ``OrderedStruct`` (``TYPED``), and decoding such a value
+returns it as it is: a re-normalised pod shares every part that did not change since it was typed (lists of typed
+structs come back as new lists of the same items). So results are shared, never to be changed in place: build new
+maps and lists along what you change (copy on write).
 """
 from __future__ import annotations
 
@@ -220,6 +225,25 @@ def _go_type(code: str) -> str:
     return "v1." + code.split(".", 1)[1]
 
 
+# -- typed values ------------------------------------------------------------------------------------------------
+
+
+def _typed_class(name: str) -> type[OrderedStruct]:
+    """The class of decoded values of one Go struct: an ``OrderedStruct`` that says it is already typed.
+
+    Decoding a value of this class returns it unchanged, so a pod re-normalised after a merge or post-processing
+    step shares every part that step did not touch (a pod with thousands of env vars is walked once, not at
+    every step). This is sound because decoding is idempotent and typed values are never mutated in place.
+    """
+    cls = type(f"Typed_{name.replace('.', '_')}", (OrderedStruct,), {"__slots__": (), "__module__": __name__})
+    globals()[cls.__name__] = cls  # importable by name, so typed values pickle
+    return cls
+
+
+TYPED: dict[str, type[OrderedStruct]] = {name: _typed_class(name) for name in SCHEMA}
+"""Go struct name -> class of its decoded values."""
+
+
 # -- the general algorithm ---------------------------------------------------------------------------------------
 
 _OMIT_NEVER, _OMIT_FALSY, _OMIT_NIL, _OMIT_ZERO = range(4)
@@ -234,9 +258,10 @@ class _Struct:
     exact field names.
     """
 
-    __slots__ = ("name", "go_type", "fields", "folded", "required")
+    __slots__ = ("name", "go_type", "fields", "folded", "required", "typed")
 
     def __init__(self, name: str) -> None:
+        self.typed = TYPED[name]
         self.name = name.split(".", 1)[1]
         self.go_type = _go_type(name)
         self.fields: dict[str, tuple[int, str, Decoder, int, Any]] = {}
@@ -262,6 +287,8 @@ class _Struct:
     def decode(self, value: Any) -> OrderedStruct:
         if value is None:
             value = {}
+        elif type(value) is self.typed:
+            return value
         elif not isinstance(value, dict):
             raise _KindError(value, self.go_type)
         fields = self.fields
@@ -295,7 +322,7 @@ class _Struct:
         for pos, name, dec in self.required:
             if pos not in found:
                 found[pos] = (name, dec(None))  # a null decodes to the zero value, like an absent field
-        result = OrderedStruct()
+        result = self.typed()
         for pos in sorted(found):
             name, out = found[pos]
             result[name] = out
@@ -430,6 +457,8 @@ class _Compiler:
             **{_leaf_name(code): dec for code, dec in leaves.items()},
             **{f"{self.names[name]}_slow": struct.decode for name, struct in structs.items()},
             **{f"{self.names[name]}_known": known for name, known in self.known.items()},
+            **{f"{self.names[name]}_T": TYPED[name] for name in SCHEMA},
+            **{f"{self.names[name]}_only_T": frozenset({TYPED[name]}) for name in SCHEMA},
         }
         exec(self.code, env)  # noqa: S102
         decoders = {code: env[fn] for code, fn in self.names.items()}
@@ -479,10 +508,14 @@ class _Compiler:
             f"        raise _KindError(value, {_go_type(code)!r})",
         ]
         if inner in SCHEMA:
-            # One C-speed pass checks every item at once: all maps holding only exact field names.
+            # One C-speed pass checks every item at once: all typed already (a fresh list of the same items),
+            # or all maps holding only exact field names.
             item = self.ref(inner)
             lines += [
-                f"    if set(map(type, value)) <= _MAP_TYPES and {item}_known.issuperset(_chain(value)):",
+                "    kinds = set(map(type, value))",
+                f"    if kinds == {item}_only_T:",
+                "        return list(value)",
+                f"    if kinds <= _MAP_TYPES and {item}_known.issuperset(_chain(value)):",
                 f"        return [{item}_fields(x) for x in value]",
             ]
         lines.append(f"    return [{self._convert(inner, 'x')} for x in value]")
@@ -533,6 +566,8 @@ class _Compiler:
         self.source.append("\n".join([
             f"def {fn}(value):",
             "    if type(value) is not dict:",
+            f"        if type(value) is {fn}_T:",
+            "            return value",
             "        if value is None:",
             "            value = {}",
             "        elif not isinstance(value, dict):",
@@ -543,7 +578,7 @@ class _Compiler:
             "",
             f"def {fn}_fields(value):",
             "    get = value.get",
-            "    out = OrderedStruct()",
+            f"    out = {fn}_T()",
             *(["    left = len(value)"] if count else []),
             *(f"    {line}" for line in body),
             "    return out",

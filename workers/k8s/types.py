@@ -69,7 +69,7 @@ def normalize_object(obj: dict) -> OrderedStruct:
         raise ValueError(f"no Kubernetes type registered for kind {kind!r}")
     result = decode(obj)
     if kind == "List" and result.get("items"):
-        result["items"] = [_list_item(item) for item in result["items"]]
+        result = type(result)(result, items=[_list_item(item) for item in result["items"]])  # not in place: shared
     return result
 
 

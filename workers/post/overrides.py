@@ -37,8 +37,8 @@ def _status_names(status: str) -> tuple[set[str], set[str]]:
 
 def _overlay(container: dict) -> OrderedStruct:
     typed = container_json(container)
-    if typed.get("image") == AUTO_IMAGE:
-        del typed["image"]
+    if typed.get("image") == AUTO_IMAGE:  # a copy: a typed container may be the original pod's own
+        typed = OrderedStruct((key, value) for key, value in typed.items() if key != "image")
     return typed
 
 

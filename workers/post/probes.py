@@ -193,10 +193,13 @@ def _convert_container(container: dict, port: int) -> None:
             container[field] = converted
     lifecycle = container.get("lifecycle")
     if isinstance(lifecycle, dict):
+        changed = {}
         for field, url in _HANDLERS:
             converted = _convert(lifecycle.get(field), url.format(name), port, grpc=False)
             if converted is not None:
-                lifecycle[field] = converted
+                changed[field] = converted
+        if changed:  # a new map: the old one may be shared with the original pod
+            container["lifecycle"] = {**lifecycle, **changed}
 
 
 def rewrite_probes(pod: dict, mesh_status_port: int) -> None:

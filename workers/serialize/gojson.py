@@ -128,7 +128,7 @@ def _prepare(obj: Any) -> Any:
     """
     leaves = _LEAVES
     cls = type(obj)
-    if cls is OrderedStruct:
+    if cls is OrderedStruct or cls.__base__ is OrderedStruct:  # typed pod values subclass it (k8s/schema.py)
         return {k: v if type(v) in leaves else _prepare(v) for k, v in obj.items()}
     if cls is dict:
         return {k: obj[k] if type(obj[k]) in leaves else _prepare(obj[k]) for k in sorted(obj)}
