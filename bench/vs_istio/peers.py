@@ -3,7 +3,7 @@
 Both are built from ``bench/vs_istio/go/`` (our own small sources) in one Go module that requires ``istio.io/istio``
 at ``ISTIO_VERSION``, fetched through the Go module proxy. The build lives outside the repository
 (``$INJECTOR_VS_ISTIO_CACHE`` or ``~/.cache/injector-vs-istio``) and is redone only when the pin, the recipe or
-the Go sources change; a file lock makes a second benchmark wait for the first one's build. The first build
+the Go sources change; the e2e tier's build lock makes a second benchmark wait for the first one's build. The first build
 compiles a large part of Istio and takes several minutes on two cores (at ``nice 10``).
 
 ``istio.io/istio`` tags its releases without the ``v`` Go wants, so the proxy serves it only as pseudo-versions of
@@ -14,9 +14,9 @@ commits; the pin is the newest one the proxy had (master after the 1.30 branch, 
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +29,7 @@ ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.controlplane import _go_env, _run_logged, find_go, go_version  # noqa: E402  (one Go recipe)
+from tests.e2e.controlplane import BuildError, build_once, go_env, go_version, run_logged  # noqa: E402  (one recipe)
 
 #: istio.io/istio as the Go module proxy serves it (commit eed52ebb66ad, 2026-08-27, VERSION 1.31).
 ISTIO_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
@@ -41,10 +41,6 @@ GO_SOURCES = HERE / "go"
 PROGRAMS = ("istio-webhook", "loadgen")
 
 
-class BuildError(RuntimeError):
-    """The peers could not be built; the message says where the build log is."""
-
-
 @dataclass(frozen=True)
 class Peers:
     istio_webhook: Path
@@ -53,8 +49,6 @@ class Peers:
 
 
 def cache_root() -> Path:
-    import os
-
     explicit = os.environ.get("INJECTOR_VS_ISTIO_CACHE")
     return Path(explicit).expanduser() if explicit else Path.home() / ".cache" / "injector-vs-istio"
 
@@ -107,12 +101,12 @@ def build_peers(go: str, log=lambda message: print(f"[vs_istio] {message}", file
     bin_dir.mkdir(parents=True, exist_ok=True)
     (src / "go.mod").write_text(_go_mod())
     log_file.write_text(f"build of istio.io/istio@{ISTIO_VERSION} started {time.ctime()}\n")
-    env = _go_env()
+    env = go_env()
     started = time.monotonic()
     log(f"go mod tidy for istio.io/istio@{ISTIO_VERSION} (log: {log_file})")
-    _run_logged([go, "mod", "tidy"], src, log_file, env)
+    run_logged([go, "mod", "tidy"], src, log_file, env)
     log("go build istio-webhook and loadgen (nice 10; several minutes on a cold Go build cache)")
-    _run_logged([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir) + "/",
+    run_logged([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir) + "/",
                  *(f"./{program}" for program in PROGRAMS)], src, log_file, env)
     seconds = round(time.monotonic() - started, 1)
     (build_dir / "build.json").write_text(json.dumps({
@@ -124,23 +118,14 @@ def build_peers(go: str, log=lambda message: print(f"[vs_istio] {message}", file
 
 
 def ensure_peers() -> Peers:
-    """Cached peers, or a build under a lock so concurrent runs build once."""
-    found = cached_peers()
-    if found:
-        return found
-    go = find_go()
-    if go is None:
-        raise BuildError("no Go toolchain found (set $GO or put go on PATH)")
+    """Cached peers, or a build (once across concurrent runs: the e2e tier's build lock)."""
+    return build_once(f"vs-istio-{ISTIO_VERSION}", cached_peers, _checked_build)
+
+
+def _checked_build(go: str) -> Peers:
     if go_version(go) < MIN_GO:
         raise BuildError(f"Go >= {MIN_GO[0]}.{MIN_GO[1]} is needed to build istio.io/istio@{ISTIO_VERSION}")
-    lock_path = cache_root() / "build.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return cached_peers() or build_peers(go)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return build_peers(go)
 
 
 if __name__ == "__main__":

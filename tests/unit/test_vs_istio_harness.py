@@ -10,7 +10,7 @@ import time
 import orjson
 import pytest
 
-from bench.vs_istio import compare, procstat, scenarios
+from bench.vs_istio import compare, peers, procstat, run, scenarios  # noqa: F401  (run: it must import)
 
 
 @pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))
@@ -105,3 +105,18 @@ def test_tree_lists_live_descendants() -> None:
         for pid in reversed(procstat.tree(parent.pid)):
             os.kill(pid, 9)
         parent.wait()
+
+
+def test_the_build_module_requires_the_pinned_istio_and_rebuilds_when_sources_change(tmp_path, monkeypatch) -> None:
+    assert f"require istio.io/istio {peers.ISTIO_VERSION}" in peers._go_mod()
+    before = peers.sources_digest()
+    copy = tmp_path / "go"
+    copy.mkdir()
+    for source in peers.GO_SOURCES.rglob("*.go"):
+        target = copy / source.relative_to(peers.GO_SOURCES)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    monkeypatch.setattr(peers, "GO_SOURCES", copy)
+    assert peers.sources_digest() == before
+    (copy / "loadgen" / "main.go").write_text("package main\n")
+    assert peers.sources_digest() != before
