@@ -7,9 +7,10 @@ the policy is deterministic and testable without processes. The rules (also in d
   another revision has work queued, a revision already running its share of the workers (workers divided by the
   revisions with work, rounded up) waits its turn; when nobody else waits it may use every worker. So a revision
   flooding the pool delays another revision's request by at most one render.
-- **Slow guard.** A revision whose renders are slow (recent mean, or one running now, above ``slow_render``) never
-  takes the last worker not already busy with slow work while another revision was active within
-  ``active_window``: a hostile template cannot make the other revisions wait even one of its renders.
+- **Slow guard.** A revision not known to be fast (no render finished yet, recent mean above ``slow_render``, or one
+  running now for longer) never takes the last worker not already busy with such work while another revision was
+  active within ``active_window``: a hostile template cannot make the other revisions wait even one of its
+  renders, not even its first ones.
 - **Admission.** A job is refused at once when its estimated wait plus its own estimated render time does not fit
   its remaining budget. The wait is estimated from the work queued ahead of it (its revision's queue, served at its
   share of the workers) and the time until a worker frees; render times are moving averages per revision and pod
@@ -89,8 +90,9 @@ class RenderTimes:
             value = self._by_revision.get(revision, self._by_size.get(size, DEFAULT_RENDER_SECONDS))
         return value
 
-    def revision_mean(self, revision: str) -> float:
-        return self._by_revision.get(revision, 0.0)
+    def revision_mean(self, revision: str) -> float | None:
+        """None until a render of ``revision`` finished."""
+        return self._by_revision.get(revision)
 
     def forget(self, revision: str) -> None:
         self._by_revision.pop(revision, None)
@@ -219,7 +221,7 @@ class Scheduler(Generic[J]):
         queued = state.queued_render if state is not None else 0.0
         waiting = {r for r, s in self._revisions.items() if s.queue} | {revision}
         share = self.workers / len(waiting)
-        if self._slow(revision, now) and self._others_active(revision, now) and self.workers > 1:
+        if self.workers > 1 and not self._known_fast(revision, now) and self._others_active(revision, now):
             share = min(share, self.workers - 1.0)
         return self._first_free(revision, now) + queued / max(share, 1.0)
 
@@ -299,17 +301,18 @@ class Scheduler(Generic[J]):
             waiting = [r for r, s in self._revisions.items() if s.queue and r != revision]
             if waiting and running >= math.ceil(self.workers / (len(waiting) + 1)):
                 return False
-        if self.workers > 1 and self._slow(revision, now) and self._others_active(revision, now):
-            busy_slow = sum(1 for r in self._running.values() if self._slow(r.job.revision, now))
-            if busy_slow + 1 >= self.workers:
+        if self.workers > 1 and not self._known_fast(revision, now) and self._others_active(revision, now):
+            busy_unproven = sum(1 for r in self._running.values() if not self._known_fast(r.job.revision, now))
+            if busy_unproven + 1 >= self.workers:
                 return False
         return True
 
-    def _slow(self, revision: str, now: float) -> bool:
+    def _known_fast(self, revision: str, now: float) -> bool:
         limit = self.settings.slow_render
-        if self.times.revision_mean(revision) > limit:
-            return True
-        return any(r.job.revision == revision and now - r.started > limit for r in self._running.values())
+        mean = self.times.revision_mean(revision)
+        if mean is None or mean > limit:
+            return False
+        return not any(r.job.revision == revision and now - r.started > limit for r in self._running.values())
 
     def _others_active(self, revision: str, now: float) -> bool:
         window = self.settings.active_window

@@ -84,6 +84,8 @@ def test_revisions_with_work_are_served_round_robin() -> None:
 
 def test_a_revision_over_its_share_waits_while_another_has_work_queued() -> None:
     h = Harness(4)
+    h.learn("flood", 0.01)
+    h.learn("quiet", 0.01)
     for index in range(8):
         h.submit("flood", f"f{index}")
     assert names(h.fill()) == ["f0", "f1", "f2", "f3"]  # nobody else waits: every worker may take it
@@ -102,6 +104,8 @@ def test_a_revision_over_its_share_waits_while_another_has_work_queued() -> None
 
 def test_the_share_cap_gives_way_when_the_other_revision_cannot_use_the_worker() -> None:
     h = Harness(2)
+    h.learn("a", 0.01)
+    h.learn("b", 0.01)
     h.submit("a", "a0")
     h.submit("a", "a1")
     h.submit("b", "b0")
@@ -131,15 +135,29 @@ def test_a_slow_revision_never_takes_the_last_worker_while_another_is_active() -
 
 def test_a_render_running_long_marks_its_revision_slow_before_it_ends() -> None:
     h = Harness(2, Settings(slow_render=0.5))
+    h.learn("healthy", 0.01)
+    h.learn("stuck", 0.01)  # fast so far
     h.submit("healthy", "h0")
     h.finish(h.next(), 0.01)
     h.submit("stuck", "s0")
     h.submit("stuck", "s1")
-    assert names(h.fill()) == ["s0", "s1"]  # not known to be slow yet
+    assert names(h.fill()) == ["s0", "s1"]  # known fast: may use both workers
     h.finish(h.running[1], 0.01)
     h.submit("stuck", "s2")
     h.now += 1.0  # s0 has now run for a second
     assert h.next() is None  # s2 would take the last worker: held back for healthy
+
+
+def test_a_revision_without_history_is_not_trusted_with_the_last_worker() -> None:
+    h = Harness(2, Settings(slow_render=0.5))
+    h.learn("healthy", 0.01)
+    h.submit("healthy", "h0")
+    h.finish(h.next(), 0.01)
+    for index in range(3):
+        h.submit("new", f"n{index}")
+    assert names(h.fill()) == ["n0"]  # its first renders might be hostile ones
+    h.finish(h.running[0], 0.02)  # proved fast
+    assert names(h.fill()) == ["n1", "n2"]
 
 
 def test_admission_refuses_what_cannot_finish_in_its_budget() -> None:
