@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Pre-build the e2e control plane (kube-apiserver, etcd, kubectl) and the chart tests' peers (helm, cert-manager's
-# Certificate CRD) into ~/.cache/injector-e2e (or $INJECTOR_E2E_CACHE).
+# Pre-build the e2e control plane (kube-apiserver, etcd, kubectl) and the deploy/ tests' peers (helm, promtool, the
+# Certificate and PrometheusRule CRDs) into ~/.cache/injector-e2e (or $INJECTOR_E2E_CACHE).
 #
 # Why a script: CI should pay for (and report) the one-time build before pytest starts, and a fresh machine may
 # have no usable Go: Debian bookworm's golang-go is 1.19, kube-apiserver 1.34 needs >= 1.24. In that case the
@@ -64,5 +64,5 @@ fi
 echo "using $GO_BIN ($(GOTOOLCHAIN=local "$GO_BIN" env GOVERSION))" >&2
 start=$(date +%s)
 GO="$GO_BIN" "$PY" tests/e2e/controlplane.py build
-GO="$GO_BIN" "$PY" tests/e2e/charttools.py build
-echo "control plane binaries and chart tools ready in $(( $(date +%s) - start ))s" >&2
+GO="$GO_BIN" "$PY" tests/e2e/deploytools.py build
+echo "control plane binaries and deploy tools ready in $(( $(date +%s) - start ))s" >&2

@@ -2,7 +2,7 @@
 
 Session fixtures:
   control_plane_binaries  built/cached kube-apiserver, etcd, kubectl (skips when impossible, see below)
-  chart_tools             built/cached helm and cert-manager's Certificate CRD (charttools.py; skips likewise)
+  deploy_tools            built/cached helm, promtool, Certificate and PrometheusRule CRDs (deploytools.py)
   control_plane           a running controlplane.ControlPlane (kubeconfig, CA, kubectl(), webhook_endpoint())
 Function fixtures (async where they talk to the apiserver):
   kube_api                kubernetes_asyncio ApiClient logged in as system:masters
@@ -80,12 +80,12 @@ def control_plane_binaries() -> Binaries:
 
 
 @pytest.fixture(scope="session")
-def chart_tools() -> tuple[Path, Path]:
-    """(helm binary, Certificate CRD file) for the chart tests."""
-    from charttools import cached_chart_tools, ensure_chart_tools
+def deploy_tools() -> Any:
+    """``deploytools.DeployTools``: helm, promtool and the CRDs for the deploy/ tests."""
+    from deploytools import cached_deploy_tools, ensure_deploy_tools
 
-    return _built(cached_chart_tools, ensure_chart_tools, "helm and cert-manager's Certificate CRD",
-                  "python tests/e2e/charttools.py build")
+    return _built(cached_deploy_tools, ensure_deploy_tools, "helm, promtool and the CRDs",
+                  "python tests/e2e/deploytools.py build")
 
 
 @pytest.fixture(scope="session")

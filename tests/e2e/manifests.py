@@ -1,9 +1,11 @@
-"""What the kustomize (test_deploy_manifests) and Helm (test_helm_chart) install tests share: picking objects out of
-a rendering, applying them server-side, the injector's intended RBAC, Istio's routing table and a recording webhook.
+"""What the deploy/ tests (kustomize, Helm chart, monitoring) share: rendering with kustomize or Helm, picking
+objects out of a rendering, applying them server-side, the injector's intended RBAC, Istio's routing table and a
+recording webhook.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -55,6 +57,15 @@ def kubectl_apply(control_plane: ControlPlane, docs: list[dict], *extra: str) ->
     )
     assert result.returncode == 0, f"apiserver rejected the objects:\n{result.stderr}"
     return result.stdout
+
+
+def install_crd(control_plane: ControlPlane, crd_file: Path) -> None:
+    """Apply a CustomResourceDefinition and wait until the apiserver serves its kind."""
+    crd = yaml.safe_load(crd_file.read_text())
+    kubectl_apply(control_plane, [crd])
+    done = control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                                 f"crd/{crd['metadata']['name']}", check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def kubectl_delete(control_plane: ControlPlane, docs: list[dict]) -> None:
@@ -162,3 +173,52 @@ async def observe_routes(
         await wait_for_admission(namespace, make_pod(labels=labels), lambda _: True)
         observed.append(sorted(path for path, called in calls if called == namespace))
     return observed
+
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm"
+RELEASE = "sidecar-injector"
+HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/version",
+               "helm.sh/chart")
+
+
+class Helm:
+    """The built helm with its own config/cache/data directories (never the user's), optionally on a cluster."""
+
+    def __init__(self, binary: Path, home: Path, kubeconfig: Path | None = None) -> None:
+        self.binary, self.home, self.kubeconfig = binary, home, kubeconfig
+        self._values = 0
+
+    def run(self, *args: str, values: dict | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **{f"HELM_{kind}_HOME": str(self.home / kind.lower())
+                                for kind in ("CACHE", "CONFIG", "DATA")}}
+        extra: list[str] = []
+        if values is not None:
+            self._values += 1
+            path = self.home / f"values-{self._values}.json"  # JSON is YAML
+            path.write_text(json.dumps(values))
+            extra += ["-f", str(path)]
+        if self.kubeconfig is not None:
+            extra.append(f"--kubeconfig={self.kubeconfig}")
+        return subprocess.run([str(self.binary), *args, *extra], capture_output=True, text=True, env=env)
+
+    def template(self, values: dict) -> list[dict]:
+        out = self.run("template", RELEASE, str(CHART), "--namespace", CONTROL_NAMESPACE, values=values)
+        assert out.returncode == 0, out.stderr
+        return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+    def install(self, action: str, values: dict) -> None:
+        """``install`` or ``upgrade`` the release into the control namespace; fails the test with Helm's error."""
+        out = self.run(action, RELEASE, str(CHART), "--namespace", CONTROL_NAMESPACE, "--take-ownership",
+                       values=values)
+        assert out.returncode == 0, f"helm {action} failed:\n{out.stderr}"
+
+
+def without_helm_labels(rendered: list[dict]) -> dict[tuple[str, str], dict]:
+    result = {}
+    for obj in rendered:
+        obj = json.loads(json.dumps(obj))
+        labels = obj["metadata"].get("labels", {})
+        for key in HELM_LABELS:
+            labels.pop(key, None)
+        result[(obj["kind"], obj["metadata"]["name"])] = obj
+    return result

@@ -15,78 +15,43 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 from kubernetes_asyncio import client
 
 from controlplane import Binaries, ControlPlane, WebhookEndpoint, mutating_webhook, mutating_webhook_configuration
+from deploytools import DeployTools
 from manifests import (
+    CHART,
     CONTROL_NAMESPACE,
     INJECT,
+    RELEASE,
     REV,
     ROUTING_CASES,
+    Helm,
     assert_access,
     base_access_cases,
     ensure_namespace,
-    kubectl_apply,
+    install_crd,
     objects,
     observe_routes,
     only,
     recording_webhook,
     render_kustomize,
+    without_helm_labels,
 )
 
 pytestmark = pytest.mark.e2e
 
-CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm"
-RELEASE = "sidecar-injector"
-HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/version",
-               "helm.sh/chart")
 ISTIO_SUFFIX = "sidecar-injector.istio.io"
 
 
-class Helm:
-    """The built helm with its own config/cache/data directories (never the user's), optionally on a cluster."""
-
-    def __init__(self, binary: Path, home: Path, kubeconfig: Path | None = None) -> None:
-        self.binary, self.home, self.kubeconfig = binary, home, kubeconfig
-        self._values = 0
-
-    def run(self, *args: str, values: dict | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **{f"HELM_{kind}_HOME": str(self.home / kind.lower())
-                                for kind in ("CACHE", "CONFIG", "DATA")}}
-        extra: list[str] = []
-        if values is not None:
-            self._values += 1
-            path = self.home / f"values-{self._values}.json"  # JSON is YAML
-            path.write_text(json.dumps(values))
-            extra += ["-f", str(path)]
-        if self.kubeconfig is not None:
-            extra.append(f"--kubeconfig={self.kubeconfig}")
-        return subprocess.run([str(self.binary), *args, *extra], capture_output=True, text=True, env=env)
-
-    def template(self, values: dict) -> list[dict]:
-        out = self.run("template", RELEASE, str(CHART), "--namespace", CONTROL_NAMESPACE, values=values)
-        assert out.returncode == 0, out.stderr
-        return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
-
-    def install(self, action: str, values: dict) -> None:
-        """``install`` or ``upgrade`` the release into the control namespace; fails the test with Helm's error."""
-        out = self.run(action, RELEASE, str(CHART), "--namespace", CONTROL_NAMESPACE, "--take-ownership",
-                       values=values)
-        assert out.returncode == 0, f"helm {action} failed:\n{out.stderr}"
-
-
 @pytest.fixture(scope="module")
-def helm(chart_tools: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(chart_tools[0], tmp_path_factory.mktemp("helm"))
+def helm(deploy_tools: DeployTools, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(deploy_tools.helm, tmp_path_factory.mktemp("helm"))
 
 
 @pytest.fixture
@@ -97,17 +62,6 @@ def helm_on_cluster(helm: Helm, control_plane: ControlPlane) -> Iterator[Helm]:
         yield on_cluster
     finally:
         on_cluster.run("uninstall", RELEASE, "--namespace", CONTROL_NAMESPACE, "--ignore-not-found")
-
-
-def without_helm_labels(rendered: list[dict]) -> dict[tuple[str, str], dict]:
-    result = {}
-    for obj in rendered:
-        obj = json.loads(json.dumps(obj))
-        labels = obj["metadata"].get("labels", {})
-        for key in HELM_LABELS:
-            labels.pop(key, None)
-        result[(obj["kind"], obj["metadata"]["name"])] = obj
-    return result
 
 
 def webhooks_of(rendered: list[dict]) -> dict[str, list[dict]]:
@@ -354,19 +308,11 @@ async def test_istioctl_tag_is_taken_over_without_a_gap(
 # -- 4. cert-manager -----------------------------------------------------------------------------------------------
 
 
-async def install_certificate_crd(control_plane: ControlPlane, crd_file: Path) -> None:
-    crd = yaml.safe_load(crd_file.read_text())
-    kubectl_apply(control_plane, [crd])
-    done = control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                                 f"crd/{crd['metadata']['name']}", check=False)
-    assert done.returncode == 0, done.stderr
-
-
 async def test_cert_manager_mode_installs_and_leaves_ca_bundle_to_cert_manager(
-    helm_on_cluster: Helm, chart_tools: tuple[Path, Path], control_plane: ControlPlane, kube_api: Any,
+    helm_on_cluster: Helm, deploy_tools: DeployTools, control_plane: ControlPlane, kube_api: Any,
 ) -> None:
     await ensure_namespace(kube_api)
-    await install_certificate_crd(control_plane, chart_tools[1])
+    install_crd(control_plane, deploy_tools.certificate_crd)
     values = {"revisions": ["default", "canary"], "revisionTags": {"prod": "canary"},
               "certificates": {"source": "certManager",
                                "certManager": {"issuerRef": {"name": "mesh-ca", "kind": "ClusterIssuer",

@@ -2,14 +2,18 @@
 Istio's counting, per-revision labels, the standard collectors, OpenMetrics negotiation, one registry per app."""
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import orjson
+import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakekube.fixtures import eventually
+from tests.server.promql_refs import references
 from tests.server.conftest import MakeWebhook, Webhook, metric, pod, review
 
 # Family name (as the text format's TYPE line names it) -> (type, label names of its samples, bucket label aside).
@@ -122,7 +126,7 @@ async def test_rejected_config_gauge_follows_the_latest_change(tmp_path: Path, m
     text = await webhook.metrics()
     assert metric(text, 'sidecar_injector_config_rejected{revision="blue"}') == 1
     assert metric(text, 'sidecar_injector_config_reload_failures_total{revision="blue"}') == 1
-    assert f'sidecar_injector_config_rejected{{revision="green"}} 0.0' in text
+    assert 'sidecar_injector_config_rejected{revision="green"} 0.0' in text
     write_revision(root, "blue", "fixed: true\n")
     await eventually(lambda: webhook.services.registry.status("blue").last_error is None)
     assert metric(await webhook.metrics(), 'sidecar_injector_config_rejected{revision="blue"}') == 0
@@ -176,3 +180,60 @@ async def test_malformed_review_counts_as_denied_without_revision(make_webhook: 
     text = await webhook.metrics()
     assert metric(text, 'sidecar_injection_failure_total{type="decode"}') == 1
     assert metric(text, 'sidecar_injector_admissions_total{outcome="denied",revision=""}') == 1
+
+
+MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
+TARGET_LABELS = {"job", "instance"}
+"""Labels Prometheus adds at scrape time; every other label a query names must come from the injector."""
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            selector, label = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", variable["query"]["query"]).groups()
+            queries.append(f"max by ({label}) ({selector})")
+    return queries
+
+
+def rule_queries() -> list[str]:
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    return [r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def exported_series(text: str) -> dict[str, set[str]]:
+    """Sample name -> label names, for every sample name the exposition can hold (a histogram's _bucket, _sum,
+    _count, a counter's _total), with the labels its samples carry."""
+    exported: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        names = {"counter": [family.name + "_total"],
+                 "histogram": [family.name + suffix for suffix in ("_bucket", "_sum", "_count")]}.get(
+            family.type, [family.name])
+        for name in names:
+            exported.setdefault(name, set())
+        for sample in family.samples:
+            exported.setdefault(sample.name, set()).update(sample.labels)
+    return exported
+
+
+async def test_dashboard_and_alerts_query_only_what_a_running_server_exports(
+        tmp_path: Path, make_webhook: MakeWebhook) -> None:
+    webhook = await two_revisions(tmp_path, make_webhook)
+    await webhook.admit(pod(), path="/rev/blue/inject")
+    await webhook.admit(pod(annotations={"test/fail": "no"}), path="/rev/green/inject")
+    write_revision(tmp_path / "revisions", "green", "broken: true\n")
+    await eventually(lambda: webhook.services.registry.status("green").last_error is not None)
+    exported = exported_series(await webhook.metrics())
+
+    queries = dashboard_queries() + rule_queries()
+    assert len(queries) >= 20
+    for query in queries:
+        refs = references(query)
+        assert refs.selectors, query
+        available = set(TARGET_LABELS)
+        for name, labels in refs.selectors.items():
+            assert name in exported, f"{name} is not exported (query: {query})"
+            assert labels <= exported[name] | TARGET_LABELS, (name, labels - exported[name], query)
+            available |= exported[name]
+        assert refs.grouping <= available, (refs.grouping - available, query)
