@@ -222,6 +222,9 @@ async def test_dashboard_and_alerts_query_only_what_a_running_server_exports(
     webhook = await two_revisions(tmp_path, make_webhook)
     await webhook.admit(pod(), path="/rev/blue/inject")
     await webhook.admit(pod(annotations={"test/fail": "no"}), path="/rev/green/inject")
+    # No time left once the apiserver's margin is taken: shed on arrival (so the shed counter has its labels).
+    shed = await webhook.admit(pod(name="late"), path="/rev/blue/inject?timeout=500ms")
+    assert "injector overloaded" in shed["response"]["status"]["message"]
     write_revision(tmp_path / "revisions", "green", "broken: true\n")
     await eventually(lambda: webhook.services.registry.status("green").last_error is not None)
     exported = exported_series(await webhook.metrics())
