@@ -67,7 +67,8 @@ def main() -> None:
     ours.observe_admission("", "denied", "timeout", 0.5)
     baseline.queue_depth.read = lambda: 0
     baseline.workers_busy.read = lambda: 0
-    ours.watch(queue_depth=lambda: 0, busy=lambda: 0, worker_pids=lambda: [], ready=lambda: True)
+    ours.watch(queue_depth=lambda: 0, busy=lambda: 0, worker_pids=lambda: [], ready=lambda: True,
+               revision_queue_depths=lambda: {"default": 0, "canary": 0, "stable": 0})
 
     def baseline_admission() -> None:
         baseline.requests.inc()
