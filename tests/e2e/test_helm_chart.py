@@ -84,6 +84,17 @@ def test_chart_renders_exactly_the_kustomize_install(helm: Helm, control_plane_b
         assert chart[key] == obj, key
 
 
+@pytest.mark.parametrize("values", [
+    {},
+    {"revisions": ["default", "canary"], "revisionTags": {"prod": "canary", "default": "canary"},
+     "certificates": {"source": "certManager"}, "sidecarInjectorWebhook": {"enableNamespacesByDefault": True},
+     "monitoring": {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}}},
+])
+def test_helm_lint_strict_passes(helm: Helm, values: dict) -> None:
+    out = helm.run("lint", "--strict", str(CHART), values=values)
+    assert out.returncode == 0 and "0 chart(s) failed" in out.stdout, out.stdout + out.stderr
+
+
 # -- 2. values, tags, refusals ---------------------------------------------------------------------------------------
 
 
