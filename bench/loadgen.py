@@ -9,7 +9,8 @@ plain asyncio TLS streams; a reply is read by its ``Content-Length`` and classif
 A plan is a JSON object; phases (``mode``):
 - ``closed``: ``concurrency`` connections each send back to back for ``duration`` seconds (capacity);
 - ``open``: requests start at ``rate`` per second for ``duration`` seconds whatever the replies do (overload), on
-  as many keep-alive connections as are needed (at most ``max_connections``), while a probe connection sends one
+  as many keep-alive connections as are needed (``WARM_CONNECTIONS`` open at the start, at most
+  ``max_connections``), while a probe connection sends one
   request every ``probe_interval`` until ``after`` seconds past the end (recovery);
 - ``sequential``: ``requests`` requests one at a time (unloaded latency).
 Every request's times are returned: intended start (open loop; a late generator shows up as lag, not hidden),
@@ -36,12 +37,27 @@ sys.path.insert(0, str(ROOT))
 
 from loadtest import pods  # noqa: E402
 
+SEQUENCE = "loadgen/sequence"
+SEQUENCE_PLACEHOLDER = b"000000000000"
+"""An annotation every pod carries; each request writes its own number into it, so no two requests carry the same
+pod and no cache (the front end's patch cache, a worker's render cache) can answer one without the work."""
+
+
+def _numbered(pod: dict[str, Any]) -> bytes:
+    pod["metadata"].setdefault("annotations", {})[SEQUENCE] = SEQUENCE_PLACEHOLDER.decode()
+    return pods.admission_review(pod, "shop")
+
+
 POD_CLASSES = {
-    "standard": lambda: pods.admission_review(pods.distinct_pod(), "shop"),
-    "large": lambda: pods.admission_review(pods.large_pod(), "shop"),
-    "deployment": lambda: pods.admission_review(pods.deployment_pod("checkout", "5d8f7c9b4"), "shop"),
+    "standard": lambda: _numbered(pods.distinct_pod()),
+    "large": lambda: _numbered(pods.large_pod()),
 }
-"""``standard``: every pod different, so every one renders (a cache cannot hide the work); ``large``: 2000 env vars."""
+"""``standard``: every pod different, so every one renders; ``large``: an app container with 2000 env vars."""
+
+
+WARM_CONNECTIONS = 25
+"""Idle keep-alive connections the open loop starts with: kube-apiserver's webhook client keeps up to 25 per host
+(Kubernetes' transport defaults) and opens more when they are all busy."""
 
 
 @dataclass
@@ -67,14 +83,21 @@ class Target:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.ssl = ssl.create_default_context(cafile=ca_file)
-        self._requests = [
-            (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-             f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
+        self._requests = []
+        for body in bodies:
+            message = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json"
+                       f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            head, _, tail = message.partition(SEQUENCE_PLACEHOLDER)
+            self._requests.append((head, tail))
         self._next = 0
+        self._sequence = 0
 
-    def request(self) -> bytes:
+    def request(self) -> list[bytes]:
+        """The next request as chunks: a prebuilt pod with this request's own sequence number."""
         self._next = (self._next + 1) % len(self._requests)
-        return self._requests[self._next]
+        self._sequence += 1
+        head, tail = self._requests[self._next]
+        return [head, b"%012d" % self._sequence, tail]
 
 
 @dataclass(eq=False)
@@ -88,9 +111,9 @@ class Connection:
                                                        server_hostname=target.host, limit=1 << 20)
         return cls(reader, writer)
 
-    async def roundtrip(self, request: bytes) -> tuple[int, bytes, bool]:
+    async def roundtrip(self, request: list[bytes]) -> tuple[int, bytes, bool]:
         """Status, body, and whether the connection may be reused."""
-        self.writer.write(request)
+        self.writer.writelines(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -155,6 +178,13 @@ class Pool:
                     self._open -= 1
                     connection.close()
 
+    async def warm(self, count: int) -> None:
+        """Open ``count`` keep-alive connections before the load starts, as a running apiserver has them."""
+        connections = await asyncio.gather(*(Connection.open(self.target) for _ in range(count)))
+        self._idle.extend(connections)
+        self._open += count
+        self.peak = max(self.peak, self._open)
+
     def close(self) -> None:
         for connection in self._idle:
             connection.close()
@@ -185,6 +215,7 @@ async def open_loop(target: Target, plan: dict[str, Any], probe: Target | None) 
     reply_timeout = plan.get("reply_timeout", 10.0)
     records: list[Record] = []
     tasks: set[asyncio.Task[None]] = set()
+    await pool.warm(plan.get("warm_connections", WARM_CONNECTIONS))
     started = loop.time() + 0.05
     stop = started + duration
     probe_task = asyncio.create_task(probe_loop(probe, plan, stop + plan.get("after", 0.0))) if probe else None
@@ -238,7 +269,7 @@ async def sequential(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
-    bodies = [POD_CLASSES[plan["pod"]]() for _ in range(plan.get("distinct", 500))]
+    bodies = [POD_CLASSES[plan["pod"]]() for _ in range(plan.get("distinct", 200))]
     target = Target(plan["url"], plan["ca"], bodies)
     if plan["mode"] == "closed":
         return await closed_loop(target, plan)

@@ -223,7 +223,7 @@ class Scheduler(Generic[J]):
         share = self.workers / len(waiting)
         if self.workers > 1 and not self._known_fast(revision, now) and self._others_active(revision, now):
             share = min(share, self.workers - 1.0)
-        return self._first_free(revision, now) + queued / max(share, 1.0)
+        return self._first_free(revision, now) + max(queued, 0.0) / max(share, 1.0)  # no float drift below 0
 
     def _first_free(self, revision: str, now: float) -> float:
         """Time until a worker this revision may use is free: 0 if one is idle, else the soonest expected end
