@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
@@ -146,12 +146,16 @@ Answer = tuple[web.Response, str, Verdict]
 """What one inject request produced: the reply, the revision that served it ("" if none) and the verdict."""
 
 
-def _http_error(request: web.Request, status: int, message: str, failure: str) -> Answer:
-    """Go's ``http.Error``: plain text, nosniff, message plus newline."""
+def _http_error(request: web.Request, status: int, message: str, failure: str, *, close: bool = False) -> Answer:
+    """Go's ``http.Error``: plain text, nosniff, message plus newline. ``close`` ends the connection after the
+    reply (the rest of the request was not read)."""
     admission_log.warning("request refused", extra={"fields": {
-        "status": status, "reason": failure, "path": request.path, "remote": request.remote}})
+        "status": status, "reason": failure, "path": request.path, "remote": request.remote},
+        "rate_limit": f"refused:{failure}"})
     response = web.Response(status=status, text=message + "\n", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
+    if close:
+        response.force_close()
     return response, "", Verdict(False, "http_error", failure, message)
 
 
@@ -192,7 +196,16 @@ async def handle_inject(request: web.Request) -> web.StreamResponse:
 
 async def _inject(request: web.Request, services: Services, started: float) -> Answer:
     limit = services.options.max_body_bytes
-    body = await _read_limited(request, limit)
+    timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
+    loop = asyncio.get_running_loop()
+    try:  # a client sending its body slowly must not hold the connection past the apiserver's own deadline
+        async with asyncio.timeout_at(started + timeout):
+            body = await _read_limited(request, limit)
+    except TimeoutError:
+        return _http_error(request, 408, f"request body not received within {loop.time() - started:.2f}s",
+                           "body_timeout", close=True)
+    except web.RequestPayloadError as exc:  # bad Content-Encoding or chunking: the body cannot be read at all
+        return _http_error(request, 400, f"cannot read the request body: {exc}", "bad_body", close=True)
     if body is None:
         return _http_error(request, 413, f"Request entity too large: limit is {limit}", "body_too_large")
     if not body:
@@ -207,7 +220,12 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
         _log_admission(request, None, "", verdict, started)
         return _review_response(admission.encode_response(api_version, "", allowed=False,
                                                           message=str(exc))), "", verdict
-    revision, verdict = await _admit(request, services, review, started)
+    try:
+        revision, verdict = await _admit(request, services, review, started)
+    except Exception:  # noqa: BLE001 - our bug: the apiserver still gets a review, our log gets the traceback
+        log.exception("internal error admitting pod %s (uid %s)", admission.pod_name(review.pod, review.namespace),
+                      review.uid)
+        revision, verdict = "", Verdict(False, "denied", "internal", "internal error in the sidecar injector")
     _log_admission(request, review, revision, verdict, started)
     return _review_response(admission.encode_response(
         review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message,
@@ -251,7 +269,11 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     if "revision" in request.match_info:
         path = urlpath.strip_revision(path, request.match_info["revision"])
     facts = services.options.facts_for(pod, namespace, revision, urlpath.inject_envs(path))
-    pod_json = orjson.dumps(pod)
+    try:
+        pod_json = orjson.dumps(pod)
+    except orjson.JSONEncodeError as exc:  # decodes (1,024 levels) but nests too deep to encode (255)
+        return revision, Verdict(False, "denied", "bad_pod", f"could not decode pod {name}: nested too deeply "
+                                                             f"({exc})")
     cache_key = services.patches.key(snapshot.generation, facts, pod_json)
     patch = services.patches.get(cache_key)
     if patch is not None:
@@ -307,8 +329,10 @@ def _log_admission(request: web.Request, review: admission.AdmissionRequest | No
     }
     if verdict.message is not None:
         fields["message"] = verdict.message
-    level = logging.WARNING if verdict.outcome == "denied" else logging.INFO
-    admission_log.log(level, "admission", extra={"fields": fields})
+    if verdict.outcome == "denied":  # a flood of bad requests must not flood the log
+        admission_log.warning("admission", extra={"fields": fields, "rate_limit": f"denied:{verdict.reason}"})
+    else:
+        admission_log.info("admission", extra={"fields": fields})
 
 
 # ------------------------------------------------------------------------------------------------ probes, metrics
@@ -440,19 +464,27 @@ def create_app(options: ServerOptions) -> web.Application:
     return app
 
 
+DEBUG_ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+    "/debug/revisions": handle_debug_revisions,
+}
+"""``/debug/*``: internal state for operators, served on the monitoring listener only (never the webhook port,
+which the apiserver and so every network path to it can reach). Add a debug endpoint here."""
+
+
 def create_monitoring_app(main_app: web.Application) -> web.Application:
-    """Plain-HTTP probes and metrics sharing the main application's state (no /inject here), and /debug/stale."""
+    """Plain-HTTP probes, metrics and the debug routes, sharing the main application's state (no /inject)."""
     from injector.stale import add_stale_route
 
     app = web.Application()
     app[SERVICES] = main_app[SERVICES]
     _add_probes(app)
-    add_stale_route(app, app[SERVICES].options.stale)
+    for path, handler in DEBUG_ROUTES.items():
+        app.router.add_get(path, handler)
+    add_stale_route(app, app[SERVICES].options.stale)  # /debug/stale, with the pod cache's auditor when on
     return app
 
 
 def _add_probes(app: web.Application) -> None:
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/readyz", handle_readyz)
-    app.router.add_get("/debug/revisions", handle_debug_revisions)
     app.router.add_get("/metrics", handle_metrics)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9443, help="TLS port of the webhook (default 9443)")
-    parser.add_argument("--address", default="0.0.0.0", help="address to listen on (default all)")
+    parser.add_argument("--address", default="0.0.0.0",
+                        help="address of the webhook listener (default 0.0.0.0: all IPv4 interfaces)")
     parser.add_argument("--tls-cert-file", type=Path, required=True, help="serving certificate (PEM); watched")
     parser.add_argument("--tls-key-file", type=Path, required=True, help="its private key (PEM); watched")
     add_config_arguments(parser)
@@ -45,8 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="render processes (default: CPU count)")
     parser.add_argument("--monitoring-port", type=int,
-                        help="plain-HTTP port for /metrics, /healthz, /readyz, /debug/revisions and "
-                             "/debug/stale (off when not given)")
+                        help="plain-HTTP port for /metrics, /healthz, /readyz and /debug/* (off when not given; "
+                             "/debug/* is served nowhere else)")
+    parser.add_argument("--monitoring-address",
+                        help="address of the monitoring listener (default: --address)")
+    parser.add_argument("--max-connections", type=int,
+                        help="webhook connections held at once; at the cap the one idle longest is closed "
+                             "(default: what the file descriptor limit, raised to its hard limit, leaves after a "
+                             "reserve for the monitoring port and the workers; at most 4096)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds for a TLS handshake, and for a request's headers from its first byte; "
+                             "also for a reply the client does not read (default 10)")
+    parser.add_argument("--idle-timeout", type=float, default=120.0,
+                        help="seconds an idle keep-alive connection is kept; keep it above kube-apiserver's 90s "
+                             "idle reuse (default 120)")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--max-body-bytes", type=int, default=6 * 1024 * 1024,
@@ -126,25 +140,38 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
 
     from aiohttp import web
 
-    from injector.app import create_app, create_monitoring_app, stamp_arrivals
+    from injector.app import SERVICES, create_app, create_monitoring_app, stamp_arrivals
+    from injector.listeners import LINGER, MONITORING_MAX_CONNECTIONS, ConnectionLimits, GuardedSite, fd_budget
 
     assert options.tls is not None
     log = logging.getLogger("injector.serve")
+    webhook_limits = ConnectionLimits(max_connections=args.max_connections or fd_budget(args.workers),
+                                      header_timeout=args.header_timeout, idle_timeout=args.idle_timeout,
+                                      write_timeout=args.header_timeout)
     app = create_app(options)
     if args.webhook_config_names or args.webhook_config_selector:
         from injector.webhook_ca import cleanup_context
 
         app.cleanup_ctx.append(cleanup_context(args))  # caBundle sync, after the config lifecycle started
-    runners = [web.AppRunner(app, access_log=None, shutdown_timeout=args.drain_timeout)]
-    await runners[0].setup()  # runs the lifecycle: workers started, config loaded
-    assert runners[0].server is not None
-    stamp_arrivals(runners[0].server)
-    await web.TCPSite(runners[0], args.address, args.port, ssl_context=options.tls.context, backlog=1024).start()
+    listeners = [("webhook", app, args.address, args.port, webhook_limits, options.tls.context)]
     if args.monitoring_port is not None:
-        runners.append(web.AppRunner(create_monitoring_app(app), access_log=None))
-        await runners[1].setup()
-        await web.TCPSite(runners[1], args.address, args.monitoring_port).start()
-    log.info("serving the admission webhook on https://%s:%d", args.address, args.port)
+        monitoring_limits = replace(webhook_limits, max_connections=MONITORING_MAX_CONNECTIONS)
+        listeners.append(("monitoring", create_monitoring_app(app), args.monitoring_address or args.address,
+                          args.monitoring_port, monitoring_limits, None))
+    runners = []
+    for name, listener_app, address, port, limits, tls in listeners:
+        runner = web.AppRunner(listener_app, access_log=None, shutdown_timeout=args.drain_timeout,
+                               keepalive_timeout=limits.idle_timeout, lingering_time=LINGER)
+        runners.append(runner)
+        await runner.setup()  # the webhook app's lifecycle starts the workers and loads the config
+        assert runner.server is not None
+        stamp_arrivals(runner.server)
+        site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls)
+        site.refused_event, site.closed_event = app[SERVICES].metrics.watch_listener(
+            name, lambda site=site: len(site.connections))
+        await site.start()
+        log.info("listening", extra={"fields": {"listener": name, "url": site.name,
+                                                "max_connections": limits.max_connections}})
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -108,6 +108,21 @@ class InjectorMetrics:
                                 "revision-not-served, not-injected, injection-error) and revision.",
                                 ["status", "revision"], registry=registry)
 
+        # Listeners (injector/listeners.py), by listener ("webhook", "monitoring").
+        self.connections_open = Gauge("sidecar_injector_connections_open",
+                                      "Open client connections, TLS handshakes included.", ["listener"],
+                                      registry=registry)
+        self.connections_refused = Counter("sidecar_injector_connections_refused_total",
+                                           "Connections refused: limit (at the cap with nothing idle to evict), "
+                                           "fd_limit (accept failed for lack of descriptors or memory), tls "
+                                           "(handshake failed or too slow).", ["listener", "reason"],
+                                           registry=registry)
+        self.connections_closed = Counter("sidecar_injector_connections_closed_total",
+                                          "Connections closed by the server: header_timeout (request headers too "
+                                          "slow), write_timeout (reply not read), evicted (waited longest for a "
+                                          "request when the cap was reached).", ["listener", "reason"],
+                                          registry=registry)
+
         self._admission_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     # ------------------------------------------------------------------------------------------ updates
@@ -163,6 +178,14 @@ class InjectorMetrics:
         self.workers_busy.set_function(busy)
         self.workers_memory.set_function(lambda: resident_memory_bytes(worker_pids()))
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
+    def watch_listener(self, listener: str, open_connections: Callable[[], float]
+                       ) -> tuple[Callable[[str], None], Callable[[str], None]]:
+        """Read a listener's open connections at scrape time; returns its ``refused(reason)`` and
+        ``closed(reason)`` counters."""
+        self.connections_open.labels(listener).set_function(open_connections)
+        return (lambda reason: self.connections_refused.labels(listener, reason).inc(),
+                lambda reason: self.connections_closed.labels(listener, reason).inc())
 
     # ------------------------------------------------------------------------------------------ exposition
 

@@ -71,9 +71,14 @@ def parse_go_duration(text: str) -> float | None:
     return sign * total
 
 
+MAX_WEBHOOK_TIMEOUT = 30.0
+"""kube-apiserver accepts timeoutSeconds 1..30: no real caller waits longer, so no client may make us wait longer."""
+
+
 def request_timeout(query_timeout: str | None, default: float) -> float:
-    """The apiserver's ``?timeout=`` for this call (it appends the webhook's timeoutSeconds), else ``default``."""
+    """The apiserver's ``?timeout=`` for this call (it appends the webhook's timeoutSeconds), else ``default``;
+    at most ``MAX_WEBHOOK_TIMEOUT``."""
     if query_timeout is None:
         return default
     seconds = parse_go_duration(query_timeout)
-    return seconds if seconds is not None and seconds > 0 else default
+    return min(seconds, MAX_WEBHOOK_TIMEOUT) if seconds is not None and seconds > 0 else default

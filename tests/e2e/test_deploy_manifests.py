@@ -95,8 +95,8 @@ def test_deployment_is_highly_available_and_locked_down(rendered: list[dict]) ->
     assert "memory" in container["resources"]["limits"]
 
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https-webhook", "scheme": "HTTPS"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https-webhook", "scheme": "HTTPS"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-monitoring", "scheme": "HTTP"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-monitoring", "scheme": "HTTP"}
     args = dict(a.split("=", 1) for a in container["args"] if "=" in a)
     assert container["args"][0] == "serve" and "--kube" in container["args"]
     assert int(args["--port"]) == ports["https-webhook"]

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from injector import cmd_certs
-from injector.app import SERVICES, ServerOptions, Services, create_app, stamp_arrivals
+from injector.app import SERVICES, ServerOptions, Services, create_app, create_monitoring_app, stamp_arrivals
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
 from tests.server.fake_job import build_fake_config
@@ -101,9 +101,10 @@ def metric(text: str, name: str) -> float:
 
 @dataclass
 class Webhook:
-    """A running TLS server plus a client that trusts its CA."""
+    """A running TLS server, its plain-HTTP monitoring listener, and a client that trusts the CA."""
 
     server: TestServer
+    monitoring: TestServer
     session: aiohttp.ClientSession
     app: web.Application
 
@@ -113,6 +114,15 @@ class Webhook:
 
     def url(self, path: str) -> str:
         return f"https://127.0.0.1:{self.server.port}{path}"
+
+    def monitoring_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.monitoring.port}{path}"
+
+    async def debug(self, path: str = "/debug/revisions") -> Any:
+        """A ``/debug/*`` endpoint's JSON, from the monitoring listener (the only one serving them)."""
+        async with self.session.get(self.monitoring_url(path)) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
 
     async def post(self, path: str, body: bytes, content_type: str | None = "application/json",
                    ) -> aiohttp.ClientResponse:
@@ -147,12 +157,15 @@ async def make_webhook(cert_dir: Path, client_ssl: ssl.SSLContext, tmp_path: Pat
         await server.start_server(ssl=tls.context)
         assert server.runner is not None and server.runner.server is not None
         stamp_arrivals(server.runner.server)
+        monitoring = TestServer(create_monitoring_app(app), host="127.0.0.1")
+        await monitoring.start_server()
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl))
-        webhook = Webhook(server, session, app)
+        webhook = Webhook(server, monitoring, session, app)
         started.append(webhook)
         return webhook
 
     yield make
     for webhook in started:
         await webhook.session.close()
+        await webhook.monitoring.close()
         await webhook.server.close()

@@ -4,11 +4,16 @@ parsing, its start-up, its signal handling, its own event loop (a load generator
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import resource
 import socket
 import ssl
 import sys
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
 
 import aiohttp
 
@@ -51,3 +56,60 @@ async def wait_ready(url: str, process: asyncio.subprocess.Process, *, ssl_conte
                 last = exc
             await asyncio.sleep(0.1)
     raise ServeNotReady(f"injector serve not ready within {timeout:g}s at {url} ({last})")
+
+
+@dataclass
+class Serve:
+    """A running ``injector serve`` with its ports, its log file and its process id."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    monitoring: int
+    log: Path
+    monitoring_host: str = "127.0.0.1"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def monitoring_url(self, path: str) -> str:
+        return f"http://{self.monitoring_host}:{self.monitoring}{path}"
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+
+@contextlib.asynccontextmanager
+async def running_serve(cert_dir: Path, log: Path, *flags: str, nofile: int | None = None,
+                        monitoring_host: str = "127.0.0.1") -> AsyncIterator[Serve]:
+    """``injector serve`` with the embedded config, one worker and a monitoring port (on ``monitoring_host``),
+    logging to ``log`` (a file: a pipe nobody reads would block the server); ``nofile`` sets its RLIMIT_NOFILE
+    (soft and hard)."""
+    port, monitoring = free_port(), free_port()
+
+    def limit_fds() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with log.open("wb") as stderr:
+        process = await start_serve(
+            port, "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
+            "--workers", "1", "--monitoring-port", str(monitoring), "--monitoring-address", monitoring_host, *flags,
+            stderr=stderr, preexec_fn=limit_fds)
+    try:
+        await wait_ready(f"http://{monitoring_host}:{monitoring}/readyz", process)
+        yield Serve(process, port, monitoring, log, monitoring_host)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()

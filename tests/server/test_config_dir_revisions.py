@@ -78,8 +78,7 @@ async def test_a_bad_change_is_rejected_and_the_old_snapshot_keeps_serving(root:
     assert await mark_of(webhook, "/rev/blue/inject") == ("blue", "blue-1")
     assert webhook.services.registry.get("blue").generation == generation
     assert metric(await webhook.metrics(), 'sidecar_injector_config_reload_failures_total{revision="blue"}') == 1
-    async with webhook.session.get(webhook.url("/debug/revisions")) as response:
-        debug = await response.json()
+    debug = await webhook.debug()
     blue = debug["revisions"]["blue"]
     assert blue["served"] and blue["generation"] == generation and blue["templates"] == ["sidecar"]
     assert "templates.sidecar" in blue["last_error"] and blue["source"].startswith("files ")

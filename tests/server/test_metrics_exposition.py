@@ -39,6 +39,9 @@ EXPORTED = {
     "sidecar_injector_tls_reloads_total": ("counter", set()),
     "sidecar_injector_tls_reload_failures_total": ("counter", set()),
     "sidecar_injector_stale_pods": ("gauge", set()),  # {status, revision} once /debug/stale has run
+    "sidecar_injector_connections_open": ("gauge", {"listener"}),
+    "sidecar_injector_connections_refused_total": ("counter", {"listener", "reason"}),
+    "sidecar_injector_connections_closed_total": ("counter", {"listener", "reason"}),
 }
 STANDARD = ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
             "process_start_time_seconds", "python_gc_objects_collected_total", "python_gc_collections_total",
@@ -64,6 +67,9 @@ async def test_names_types_and_labels_of_every_family(tmp_path: Path, make_webho
     webhook = await two_revisions(tmp_path, make_webhook)
     await webhook.admit(pod(), path="/rev/blue/inject")
     (await webhook.post("/inject", b"")).release()  # labelled families show their labels once they have samples
+    refused, closed = webhook.services.metrics.watch_listener("webhook", lambda: 3)  # as GuardedSite reports
+    refused("limit")
+    closed("evicted")
     write_revision(tmp_path / "revisions", "green", "broken: true\n")
     await eventually(lambda: webhook.services.registry.status("green").last_error is not None)
     async with webhook.session.get(webhook.url("/metrics")) as response:

@@ -77,8 +77,7 @@ async def test_two_revisions_are_served_at_once(two_revisions: Webhook) -> None:
     assert await served(webhook, "/rev/blue/inject") == ("blue", "blue-1")
     assert await served(webhook, "/rev/green/inject") == ("green", "green-1")
     assert await served(webhook, namespace="apps") == ("blue", "blue-1")
-    async with webhook.session.get(webhook.url("/debug/revisions")) as response:
-        debug = await response.json()
+    debug = await webhook.debug()
     assert sorted(debug["revisions"]) == ["blue", "green"]
     assert debug["revisions"]["green"]["source"].startswith("configmap istio-system/istio-sidecar-injector-green@")
 
@@ -151,8 +150,7 @@ async def test_revision_tags_route_to_their_revision(fake_kube: FakeKube, two_re
     await until_served(two_revisions, ("green", "green-1"), "/rev/prod-stable/inject")
     fake_kube.update("namespaces", namespace("apps", {"istio.io/rev": "prod-stable"}))
     await until_served(two_revisions, ("green", "green-1"), namespace="apps")
-    async with two_revisions.session.get(two_revisions.url("/debug/revisions")) as response:
-        assert (await response.json())["tags"] == {"prod-stable": {"revision": "green", "served": True}}
+    assert (await two_revisions.debug())["tags"] == {"prod-stable": {"revision": "green", "served": True}}
 
 
 async def test_a_deleted_configmap_removes_its_revision(fake_kube: FakeKube, two_revisions: Webhook) -> None:  # noqa: F811

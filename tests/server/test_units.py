@@ -53,6 +53,7 @@ def test_request_timeout_falls_back_on_nonsense() -> None:
     assert urlpath.request_timeout(None, 10.0) == 10.0
     assert urlpath.request_timeout("garbage", 10.0) == 10.0
     assert urlpath.request_timeout("0s", 10.0) == 10.0
+    assert urlpath.request_timeout("100000h", 10.0) == 30.0  # the apiserver never waits longer than 30s
 
 
 def test_decode_review_fields() -> None:
