@@ -45,8 +45,7 @@ async def rendered_by(webhook: Webhook, revision: str) -> str:
 
 
 async def debug(webhook: Webhook) -> dict[str, Any]:
-    async with webhook.session.get(webhook.url("/debug/revisions")) as response:
-        return (await response.json())["revisions"]
+    return (await webhook.debug("/debug/revisions"))["revisions"]
 
 
 async def readyz(webhook: Webhook) -> int:
