@@ -38,7 +38,7 @@ def test_non_ascii_is_kept_raw() -> None:
     [
         (15020.0, "15020"),
         (0.0, "0"),
-        (-0.0, "0"),
+        (-0.0, "-0"),  # Go keeps the sign of negative zero (checked with the Go oracle)
         (1.5, "1.5"),
         (0.1, "0.1"),
         (1e6, "1000000"),

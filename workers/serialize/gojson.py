@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OrderedStruct", "dumps", "dumps_bytes", "escape", "format_float", "format_g", "prepare", "shortest_digits"]
+__all__ = ["OrderedStruct", "dumps", "dumps_bytes", "escape", "format_float", "format_g", "plain", "prepare", "shortest_digits"]
 
 
 class OrderedStruct(dict):
@@ -86,7 +86,7 @@ def _positional(digits: str, dp: int) -> str:
 def format_float(x: float) -> str:
     """Go ``encoding/json`` text of a float64: positional in [1e-6, 1e21), else ``1e+21``/``1e-7`` style."""
     if x.is_integer() and abs(x) < 1e21:
-        return str(int(x))
+        return "-0" if x == 0 and math.copysign(1.0, x) < 0 else str(int(x))
     if math.isnan(x) or math.isinf(x):
         raise ValueError(f"json: unsupported value: {x!r}")
     digits, dp = shortest_digits(x)
@@ -148,6 +148,27 @@ def _prepare(obj: Any) -> Any:
     if isinstance(obj, (str, int)):
         return obj
     raise TypeError(f"json: unsupported type: {cls.__name__}")
+
+
+def plain(obj: Any) -> Any:
+    """The JSON-shaped data ``obj`` marshals to (Go types with their own JSON form converted, typed containers as
+    plain dicts/lists, floats kept): what sigs.k8s.io/yaml sees after its JSON round trip."""
+    hook = getattr(obj, "go_json", None)
+    if hook is not None:
+        return plain(hook())
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or type(obj) in (str, int, float):
+        return obj
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    raise TypeError(f"json: unsupported type: {type(obj).__name__}")
 
 
 def prepare(obj: Any) -> Any:

@@ -38,6 +38,8 @@ def quote(s: str, ascii_only: bool = False) -> str:
             out.append(ch)
         elif r < 0x20 or r == 0x7F:
             out.append(f"\\x{r:02x}")
+        elif 0xDC80 <= r <= 0xDCFF:  # a byte that is not UTF-8 (carried as a surrogate escape): Go prints \xNN
+            out.append(f"\\x{r - 0xDC00:02x}")
         elif 0xD800 <= r <= 0xDFFF:  # not a valid rune: Go substitutes U+FFFD
             out.append("\\ufffd")
         elif r < 0x10000:
@@ -220,7 +222,7 @@ def _fmt_int_verb(v: int, verb: str, spec: _Spec, arg: Any) -> str:
         return _pad(spec, quote_rune(_rune(v), ascii_only=spec.plus))
     if verb == "U":
         return _fmt_unicode(v, spec)
-    return _bad_verb(verb, arg)
+    return _bad_verb(verb, arg, spec)
 
 
 def _hex_float(v: float, prec: int, upper: bool) -> str:
@@ -313,7 +315,7 @@ def _fmt_float(v: float, verb: str, spec: _Spec, arg: Any) -> str:
     elif verb == "F":
         fverb, prec = "f", 6
     else:
-        return _bad_verb(verb, arg)
+        return _bad_verb(verb, arg, spec)
     if spec.prec is not None:
         prec = spec.prec
     num = format_float_verb(v, fverb, prec)
@@ -409,13 +411,14 @@ def _fmt_string(s: str, verb: str, spec: _Spec, arg: Any) -> str:
         return _fmt_hex_string(s, spec, verb == "X")
     if verb == "q":
         return _fmt_q(s, spec)
-    return _bad_verb(verb, arg)
+    return _bad_verb(verb, arg, spec)
 
 
-def _bad_verb(verb: str, arg: Any) -> str:
+def _bad_verb(verb: str, arg: Any, spec: _Spec | None = None) -> str:
+    """``%!verb(type=value)``; Go prints the value with the directive's flags, width and precision still set."""
     if arg is None:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type_name(arg)}={_print_arg(arg, 'v', _Spec())})"
+    return f"%!{verb}({go_type_name(arg)}={_print_arg(arg, 'v', spec or _Spec())})"
 
 
 def _print_arg(arg: Any, verb: str, spec: _Spec, depth: int = 0) -> str:
@@ -423,13 +426,13 @@ def _print_arg(arg: Any, verb: str, spec: _Spec, depth: int = 0) -> str:
     if arg is None:
         if depth > 0:  # a nil interface inside a map or slice
             return "interface {}(nil)" if spec.sharp_v else "<nil>"
-        return _pad(spec, "<nil>") if verb in "Tv" else _bad_verb(verb, None)
+        return _pad(spec, "<nil>") if verb in "Tv" else _bad_verb(verb, None, spec)
     if verb == "T":
         return _pad(spec, go_type_name(arg))
     if isinstance(arg, str):
         return _fmt_string(arg, verb, spec, arg)
     if isinstance(arg, bool):
-        return _pad(spec, "true" if arg else "false") if verb in "tv" else _bad_verb(verb, arg)
+        return _pad(spec, "true" if arg else "false") if verb in "tv" else _bad_verb(verb, arg, spec)
     if isinstance(arg, int):
         return _fmt_int_verb(arg, verb, spec, arg)
     if isinstance(arg, float):
@@ -454,7 +457,7 @@ def _print_arg(arg: Any, verb: str, spec: _Spec, depth: int = 0) -> str:
         return "{" + " ".join(_print_arg(f, verb, spec, depth + 1) for f in arg.field_values()) + "}"
     if verb in "vsxXq":  # a Stringer (time.Time, semver.Version): its String() under the verb
         return _fmt_string(str(arg), verb, spec, arg)
-    return _bad_verb(verb, arg)
+    return _bad_verb(verb, arg, spec)
 
 
 def _parse_num(fmt: str, i: int, end: int) -> tuple[int | None, int]:

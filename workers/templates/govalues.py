@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["GoInt", "GoStruct", "Int8", "Int16", "Int32", "Int64", "Uint", "Uint8", "Uint16", "Uint32", "Uint64", "IntList",
-           "ListOfLists", "StrList", "StrMap", "go_bytes", "from_go_bytes", "go_kind", "go_type_name", "int_types", "nil_slice",
+           "ListOfLists", "StrList", "StrMap", "go_bytes", "from_go_bytes", "go_kind", "go_type_name", "int_types", "nil_map", "nil_slice", "typed_class", "typed_nil",
            "wrap_int"]
 
 
@@ -108,18 +108,61 @@ class GoStruct:
         return OrderedStruct((name, getattr(self, name)) for name in self.go_fields)
 
 
+_TYPED_CLASSES: dict[str, type] = {}
+
+
+def typed_class(go_type: str) -> type:
+    """A dict/list subclass standing for a value of a typed Go map, slice or struct from the template data
+    (``map[string]string``, ``[]v1.ContainerPort``, ``v1.ObjectMeta``, ``*v1alpha1.ProxyConfig``), so that once it
+    is passed through ``interface {}`` it still says what Go type it is."""
+    cls = _TYPED_CLASSES.get(go_type)
+    if cls is None:
+        if go_type == StrMap.go_type:
+            cls = StrMap
+        elif go_type == StrList.go_type:
+            cls = StrList
+        elif go_type.startswith("[]"):
+            cls = type("GoSlice", (list,), {"__slots__": (), "go_type": go_type})
+        else:
+            kind = "map" if go_type.startswith("map[") else "ptr" if go_type.startswith("*") else "struct"
+            cls = type("GoStructValue" if kind != "map" else "GoMap", (dict,),
+                       {"__slots__": (), "go_type": go_type, "go_kind": kind})
+        _TYPED_CLASSES[go_type] = cls
+    return cls
+
+
+def typed_nil(go_type: str) -> Any:
+    """A nil value of a typed map or slice (empty, ``null`` in JSON); nil pointers stay None."""
+    if go_type.startswith(("[]", "map[")):
+        return nil_slice(typed_class(go_type))
+    return None
+
+
 _NIL_CLASSES: dict[type, type] = {}
 
 
-def nil_slice(cls: type = list) -> list:
-    """A nil slice of the list type ``cls`` (``list`` is ``[]interface {}``): empty and printed ``[]`` like an
-    empty slice, but ``null`` in JSON, as Go marshals a nil slice."""
+def nil_slice(cls: type = list) -> Any:
+    """A nil slice (or map) of the list (dict) type ``cls`` (``list`` is ``[]interface {}``): empty and printed
+    ``[]`` (``map[]``) like an empty one, but ``null`` in JSON, as Go marshals nil."""
     nil_cls = _NIL_CLASSES.get(cls)
     if nil_cls is None:
         nil_cls = type("Nil" + cls.__name__.capitalize(), (cls,), {
             "__slots__": (), "go_type": getattr(cls, "go_type", "[]interface {}"), "go_json": lambda self: None})
         _NIL_CLASSES[cls] = nil_cls
     return nil_cls()
+
+
+class _NilMap(dict):
+    __slots__ = ()
+    go_type = "map[string]interface {}"
+
+    def go_json(self) -> None:
+        return None
+
+
+def nil_map() -> dict:
+    """A nil ``map[string]interface {}``: empty and printed ``map[]``, but ``null`` in JSON."""
+    return _NilMap()
 
 
 _PLAIN_NAMES = {bool: "bool", int: "int", float: "float64", str: "string", dict: "map[string]interface {}",

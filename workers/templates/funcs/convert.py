@@ -108,7 +108,7 @@ def to_int64(v: Any) -> int:
     if v is True:
         return 1
     if isinstance(v, int):
-        return wrap_int(int(v))  # a uint64 above the int64 range wraps, as Go's int64(u) does
+        return wrap_int(int(v), "int")  # a uint64 above the int64 range wraps, as Go's int64(u) does
     if isinstance(v, float):
         return float_to_int64(v)
     if isinstance(v, str):
@@ -141,8 +141,10 @@ def go_empty(v: Any) -> bool:
         return True
     if v is True:
         return False
-    if isinstance(v, (str, dict, list, tuple)):
+    if isinstance(v, (str, list, tuple)):
         return len(v) == 0
+    if isinstance(v, dict):  # a struct (from typed template data) is never empty, a pointer to one is not nil
+        return len(v) == 0 and getattr(v, "go_kind", "map") == "map"
     if isinstance(v, (int, float)):
         return v == 0
     return False

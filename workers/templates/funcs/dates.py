@@ -331,7 +331,9 @@ def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
     pm_set = pm = False
     offset: int | None = None
     zone_name = ""
-    for literal, std in _chunks(layout):
+    chunks = _chunks(layout)
+    for index, (literal, std) in enumerate(chunks):
+        next_std = chunks[index + 1][1] if index + 1 < len(chunks) else ""
         if not value.startswith(literal):
             raise ParseError(f"parsing time {original!r} as {layout!r}: cannot parse {value!r} as {literal!r}")
         value = value[len(literal):]
@@ -379,7 +381,8 @@ def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
             second, value = _number(value, 2, std == "05")
             if second > 59:
                 raise ParseError("second out of range")
-            if len(value) >= 2 and value[0] in ".," and value[1].isdigit():
+            # A fraction in the value that the layout does not spell out is read here (Go's special case).
+            if len(value) >= 2 and value[0] in ".," and value[1].isdigit() and next_std[:1] not in (".", ","):
                 digits = len(value) - 1 - len(value[1:].lstrip("0123456789"))
                 nsec = int((value[1:1 + digits] + "000000000")[:9])
                 value = value[1 + digits:]
@@ -435,7 +438,7 @@ def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
         local = default_loc
         t = GoTime(sec, nsec, local)
         if t.civil()[1] != offset:
-            t = GoTime(sec, nsec, Location("", dt.timezone(dt.timedelta(seconds=offset))))
+            t = GoTime(sec, nsec, Location("", dt.timezone(dt.timedelta(seconds=offset), "")))
         return t
     if zone_name:
         if zone_name == "UTC":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.templates.govalues import GoInt, StrList, go_kind, go_type_name
+from workers.templates.govalues import GoInt, StrList, go_kind, go_type_name, nil_map
 
 from .convert import go_empty, strval
 from .registry import FuncTable
@@ -107,7 +107,7 @@ def _merge_into(dst: dict[str, Any], src: dict[str, Any], overwrite: bool) -> No
             dst[key] = s
 
 
-def _merge(dst: dict[str, Any] | None, srcs: tuple, overwrite: bool) -> dict[str, Any] | None:
+def _merge(dst: dict[str, Any] | None, srcs: tuple, overwrite: bool) -> dict[str, Any]:
     for src in srcs:
         if dst is None:
             if src is None:
@@ -115,7 +115,7 @@ def _merge(dst: dict[str, Any] | None, srcs: tuple, overwrite: bool) -> dict[str
             dst = {}
         if src is not None:
             _merge_into(dst, src, overwrite)
-    return dst
+    return nil_map() if dst is None else dst
 
 
 @go("func(map[string]interface {}, ...map[string]interface {}) interface {}", "merge")
@@ -143,7 +143,9 @@ def _deep_copy(v: Any) -> Any:
 @go("func(interface {}) interface {}", "deepCopy")
 @go("func(interface {}) (interface {}, error)", "mustDeepCopy")
 def deep_copy(v: Any) -> Any:
-    """copystructure's ``Copy``: containers copied recursively, their types kept."""
+    """copystructure's ``Copy``: containers copied recursively, their types kept; nil has no type to copy."""
+    if v is None:
+        raise TypeError("reflect: call of reflect.Value.Type on zero Value")
     return _deep_copy(v)
 
 

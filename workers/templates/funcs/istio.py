@@ -132,7 +132,7 @@ def struct_to_json(v: Any) -> str:
 def to_yaml(v: Any) -> str:
     """sigs.k8s.io/yaml output; Istio prints ``""`` when marshalling fails."""
     try:
-        return goyaml.dumps(v)
+        return goyaml.dumps(gojson.plain(v))
     except (TypeError, ValueError):
         return ""
 

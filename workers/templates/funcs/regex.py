@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import re2
 
-from workers.templates.govalues import StrList, nil_slice
+from workers.templates.govalues import StrList, from_go_bytes, go_bytes, nil_slice
 
 from .gochars import is_digit, is_letter
 from .registry import FuncTable
@@ -35,7 +35,7 @@ _OPTIONS = _options()
 
 
 @lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> Any:
+def compile_regex(pattern: str | bytes) -> Any:
     """The compiled pattern (cached); RegexError when it is not valid Go/RE2 syntax."""
     try:
         return re2.compile(pattern, _OPTIONS)
@@ -44,7 +44,25 @@ def compile_regex(pattern: str) -> Any:
         raise RegexError(f"error parsing regexp: {message}") from None
 
 
-def _matches(rx: Any, s: str, n: int) -> Iterator[Any]:
+def _has_raw_bytes(s: str) -> bool:
+    return not s.isascii() and any("\udc80" <= c <= "\udcff" for c in s)
+
+
+def _subject(pattern: str, s: str) -> tuple[Any, str | bytes]:
+    """The compiled pattern and the text to search: a string normally; Go's bytes when the string carries bytes
+    that are not UTF-8 (RE2 then runs on the bytes, as Go's regexp does)."""
+    if _has_raw_bytes(s) or _has_raw_bytes(pattern):
+        return compile_regex(go_bytes(pattern)), go_bytes(s)
+    return compile_regex(pattern), s
+
+
+def _text(piece: str | bytes | None) -> str:
+    if piece is None:
+        return ""
+    return from_go_bytes(piece) if isinstance(piece, bytes) else piece
+
+
+def _matches(rx: Any, s: str | bytes, n: int) -> Iterator[Any]:
     """Go's ``allMatches``: up to ``n`` (all if negative) successive matches; an empty match adjacent to the
     previous match is skipped, and the search moves on by one character after an empty match."""
     pos, count, prev_end = 0, 0, -1
@@ -68,32 +86,35 @@ def _matches(rx: Any, s: str, n: int) -> Iterator[Any]:
 def regex_match(pattern: str, s: str) -> bool:
     """A match anywhere; an invalid pattern is false."""
     try:
-        return compile_regex(pattern).search(s) is not None
+        rx, subject = _subject(pattern, s)
     except RegexError:
         return False
+    return rx.search(subject) is not None
 
 
 @go("func(string, string) (bool, error)", "mustRegexMatch")
 def must_regex_match(pattern: str, s: str) -> bool:
-    return compile_regex(pattern).search(s) is not None
+    rx, subject = _subject(pattern, s)
+    return rx.search(subject) is not None
 
 
 @go("func(string, string, int) []string", "regexFindAll")
 @go("func(string, string, int) ([]string, error)", "mustRegexFindAll")
 def regex_find_all(pattern: str, s: str, n: int) -> StrList:
     """Up to ``n`` matches (all if negative); none is a nil list."""
-    rx = compile_regex(pattern)
+    rx, subject = _subject(pattern, s)
     if n == 0:
         return nil_slice(StrList)
-    found = [m.group() for m in _matches(rx, s, n)]
+    found = [_text(m.group()) for m in _matches(rx, subject, n)]
     return StrList(found) if found else nil_slice(StrList)
 
 
 @go("func(string, string) string", "regexFind")
 @go("func(string, string) (string, error)", "mustRegexFind")
 def regex_find(pattern: str, s: str) -> str:
-    m = compile_regex(pattern).search(s)
-    return m.group() if m else ""
+    rx, subject = _subject(pattern, s)
+    m = rx.search(subject)
+    return _text(m.group()) if m else ""
 
 
 def _extract(template: str) -> tuple[str, int, str] | None:
@@ -138,12 +159,12 @@ def _expand(rx: Any, template: str, m: Any) -> str:
         name, num, template = ref
         index = num if num >= 0 else rx.groupindex.get(name, -1)
         if 0 <= index <= rx.groups and m.group(index) is not None:
-            out.append(m.group(index))
+            out.append(_text(m.group(index)))
     out.append(template)
     return "".join(out)
 
 
-def _replace_all(rx: Any, s: str, replacement: Callable[[Any], str]) -> str:
+def _replace_all(rx: Any, s: str | bytes, replacement: Callable[[Any], str]) -> str:
     """Go's ``replaceAll``: no replacement for an empty match right after a previous match."""
     out: list[str] = []
     last_end, pos = 0, 0
@@ -152,7 +173,7 @@ def _replace_all(rx: Any, s: str, replacement: Callable[[Any], str]) -> str:
         if m is None:
             break
         start, end = m.span()
-        out.append(s[last_end:start])
+        out.append(_text(s[last_end:start]))
         if end > last_end or start == 0:
             out.append(replacement(m))
         last_end = end
@@ -160,43 +181,44 @@ def _replace_all(rx: Any, s: str, replacement: Callable[[Any], str]) -> str:
             pos += 1
         else:
             pos = end
-    out.append(s[last_end:])
+    out.append(_text(s[last_end:]))
     return "".join(out)
 
 
 @go("func(string, string, string) string", "regexReplaceAll")
 @go("func(string, string, string) (string, error)", "mustRegexReplaceAll")
 def regex_replace_all(pattern: str, s: str, repl: str) -> str:
-    rx = compile_regex(pattern)
-    return _replace_all(rx, s, lambda m: _expand(rx, repl, m))
+    rx, subject = _subject(pattern, s)
+    return _replace_all(rx, subject, lambda m: _expand(rx, repl, m))
 
 
 @go("func(string, string, string) string", "regexReplaceAllLiteral")
 @go("func(string, string, string) (string, error)", "mustRegexReplaceAllLiteral")
 def regex_replace_all_literal(pattern: str, s: str, repl: str) -> str:
-    return _replace_all(compile_regex(pattern), s, lambda m: repl)
+    rx, subject = _subject(pattern, s)
+    return _replace_all(rx, subject, lambda m: repl)
 
 
 @go("func(string, string, int) []string", "regexSplit")
 @go("func(string, string, int) ([]string, error)", "mustRegexSplit")
 def regex_split(pattern: str, s: str, n: int) -> StrList:
     """Go's ``Regexp.Split``: at most ``n`` pieces (all if negative); n == 0 is a nil list."""
-    rx = compile_regex(pattern)
+    rx, subject = _subject(pattern, s)
     if n == 0:
         return nil_slice(StrList)
     if pattern and s == "":
         return StrList([""])
     pieces: list[str] = []
     beg = end = 0
-    for m in _matches(rx, s, n):
+    for m in _matches(rx, subject, n):
         if n > 0 and len(pieces) == n - 1:
             break
         end = m.start()
         if m.end() != 0:
-            pieces.append(s[beg:end])
+            pieces.append(_text(subject[beg:end]))
         beg = m.end()
-    if end != len(s):
-        pieces.append(s[beg:])
+    if end != len(subject):
+        pieces.append(_text(subject[beg:]))
     return StrList(pieces)
 
 

@@ -5,7 +5,7 @@ mention one). Its own patterns run on RE2, like Go's regexp."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from workers.templates.govalues import Uint64
+from workers.templates.govalues import Uint64, go_bytes
 
 from .regex import compile_regex
 from .registry import FuncTable
@@ -116,7 +116,7 @@ class Version:
 
 def new_version(v: str) -> Version:
     """``semver.NewVersion`` (coercing): loose syntax, missing minor/patch are 0."""
-    if len(v.encode()) > _MAX_VERSION_LEN:
+    if len(go_bytes(v)) > _MAX_VERSION_LEN:
         raise SemverError(f"version string is too long (max {_MAX_VERSION_LEN} bytes)")
     m = compile_regex("^" + _LOOSE + "$").search(v)
     if m is None:
@@ -289,7 +289,7 @@ def _caret(v: Version, c: _Constraint) -> bool:
 
 def new_constraint(text: str) -> list[tuple[list[_Constraint], bool]]:
     """``semver.NewConstraint``: OR-groups of AND-ed constraints, each with whether it mentions a prerelease."""
-    if len(text.encode()) > _MAX_CONSTRAINT_LEN:
+    if len(go_bytes(text)) > _MAX_CONSTRAINT_LEN:
         raise SemverError(f"constraint string is too long (max {_MAX_CONSTRAINT_LEN} bytes)")
     text = _rewrite_ranges(text)
     ors = text.split("||")

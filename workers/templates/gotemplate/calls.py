@@ -20,23 +20,31 @@ from workers.templates.govalues import int_types
 from . import names as N
 
 _INTERFACE = "interface {}"
-# Static types whose runtime value is a plain Python value standing for another Go type.
-_WRAPPED = frozenset({"map[string]string", "[]string", *(t for t in int_types if t != "int")})
+def _wrapped(typ: N.GoType) -> bool:
+    """Whether a value of this static type is a plain Python value standing for another Go type (a typed map,
+    slice or struct of the template data, a sized integer), which must carry its type into ``interface {}``."""
+    if typ.kind in ("map", "slice"):
+        return True  # typed ones carry their type; all carry it when nil
+    return typ.kind == "struct" or (typ.kind == "int" and typ.name in int_types and typ.name != "int")
 # Go's canBeNil: nil may be passed for these parameter types.
 _NILABLE_PREFIXES = ("map[", "[]", "*", "func(", "chan ")
 _PROTO_MESSAGES = frozenset({"*v1alpha1.ProxyConfig", "*v1alpha1.MeshConfig", "*durationpb.Duration"})
 
 
 class Arg:
-    """One argument as the emitter sees it: its Jinja code, static type, and the literal value if it is one."""
+    """One argument as the emitter sees it: its Jinja code, static type, and the literal value if it is one.
+    ``field_code`` is set for a field chain of unknown type: the same chain reporting a nil map value as NIL_IFACE
+    (a typed parameter rejects it, Go's ``interface {}`` nil)."""
 
-    __slots__ = ("code", "typ", "literal", "is_literal")
+    __slots__ = ("code", "typ", "literal", "is_literal", "field_code")
 
-    def __init__(self, code: str, typ: N.GoType, literal: Any = None, is_literal: bool = False) -> None:
+    def __init__(self, code: str, typ: N.GoType, literal: Any = None, is_literal: bool = False,
+                 field_code: str | None = None) -> None:
         self.code = code
         self.typ = typ
         self.literal = literal
         self.is_literal = is_literal
+        self.field_code = field_code
 
 
 def fail_code(message: str) -> str:
@@ -90,9 +98,10 @@ def value_arg(arg: Arg, param: str) -> str:
     from .emitter import literal
     typ = arg.typ
     if param == _INTERFACE:
-        return f"go_typed({arg.code}, {literal(typ.name)})" if typ.name in _WRAPPED else arg.code
+        return f"go_typed({arg.code}, {literal(typ.name)})" if _wrapped(typ) else arg.code
     if typ.kind in ("any", "opaque"):
-        return f"go_arg({arg.code}, {literal(param)})"
+        code = arg.field_code if arg.field_code is not None and _nilable(param) else arg.code
+        return f"go_arg({code}, {literal(param)})"
     if typ.name == param:
         return arg.code
     if param == "protoreflect.ProtoMessage" and typ.name in _PROTO_MESSAGES:

@@ -31,7 +31,8 @@ _SIMPLE_BUILTINS = {"print": "go_print", "printf": "go_printf", "println": "go_p
                     "js": "go_js", "urlquery": "go_urlquery", "call": "go_call", "slice": "go_slice",
                     "eq": "go_eq", "ne": "go_ne", "lt": "go_lt", "le": "go_le", "gt": "go_gt", "ge": "go_ge"}
 _STRING_RESULT = {"print", "printf", "println", "html", "js", "urlquery"}
-_BOOL_RESULT = {"not", "eq", "ne", "lt", "le", "gt", "ge"}
+_COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
+_BOOL_RESULT = {"not", *_COMPARISONS}
 # Builtins called like any function (their arguments converted by their Go signatures).
 _BUILTIN_SIGNATURES = {
     "print": parse_signature("func(...interface {}) string"),
@@ -373,6 +374,8 @@ class Emitter:
         if isinstance(node, Field):
             return self.chain(scope.dot, node.names)
         if isinstance(node, Variable):
+            if node.decl is not None and node.decl.undefined:
+                return fail(f"undefined variable: {node.decl.name}")
             base = scope.root if node.decl is None else (self.var_ref(node.decl), self.var_type(node.decl))
             return self.chain(base, node.names)
         if isinstance(node, Chain):
@@ -413,6 +416,8 @@ class Emitter:
             return calls.Arg(code, typ, node.value, True)
         if isinstance(node, Nil):
             return calls.Arg(code, typ, None, True)
+        if typ.kind == "any" and code.startswith("go_chain(") and code.endswith(")"):
+            return calls.Arg(code, typ, field_code=code[:-1] + ", true)")
         return calls.Arg(code, typ)
 
     def method_call(self, first: Operand, nodes: list[Operand], final: Expr | None, scope: _Scope,
@@ -440,18 +445,18 @@ class Emitter:
         for i, node in enumerate(nodes):
             self.lazy += i > 0
             try:
-                args.append(self.operand(node, scope, pre))
+                args.append(typed_container(self.operand(node, scope, pre)))
             finally:
                 self.lazy -= i > 0
         first_eval = ""
         if final is not None:
             if self.lazy:  # this call may itself be skipped: evaluate the piped value in place, first
                 first_eval = f"go_true({final[0]}) and "
-                args.append(final)
+                args.append(typed_container(final))
             else:
                 held = self.fresh("f")
                 pre.append("{% set " + held + " = " + final[0] + " %}")
-                args.append((held, final[1]))
+                args.append(typed_container((held, final[1])))
         hows = tuple(truth_kind(t) for _, t in args)
         typ = args[0][1]
         for _, t in args[1:]:
@@ -481,6 +486,8 @@ class Emitter:
             args.append(final)
         if name in self.functions or name not in BUILTINS:
             return f"{name}({', '.join(c for c, _ in args)})", N.ANY
+        if name in _COMPARISONS:  # comparing a nil typed map/slice is not comparing an untyped nil
+            args = [typed_container(a) for a in args]
         codes = [c for c, _ in args]
         if name == "not":
             if len(args) != 1:
@@ -505,6 +512,14 @@ class Emitter:
         typ = N.STRING if name in _STRING_RESULT else N.BOOL if name in _BOOL_RESULT else \
             (args[0][1] if name == "slice" and args else N.ANY)
         return f"{_SIMPLE_BUILTINS[name]}({', '.join(codes)})", typ
+
+
+def typed_container(expr: Expr) -> Expr:
+    """A map or slice value keeps its Go type (Go prints a nil one as ``map[]``/``[]``, not ``<no value>``)."""
+    code, typ = expr
+    if typ.kind in ("map", "slice"):
+        return f"go_typed({code}, {literal(typ.name)})", typ
+    return expr
 
 
 def plan(steps: list) -> str:

@@ -203,7 +203,7 @@ _define("v1alpha1.Tracing", {
 _define("v1alpha1.ProxyImage", {"ImageType": STRING}, getters=True, complete=True)
 _define("v1alpha1.ProxyConfig", {
     "ConfigPath": STRING, "BinaryPath": STRING, "ServiceCluster": STRING, "DrainDuration": DURATION,
-    "ParentShutdownDuration": DURATION, "DiscoveryAddress": STRING, "DiscoveryRefreshDelay": DURATION,
+    "DiscoveryAddress": STRING, "DiscoveryRefreshDelay": DURATION,
     "ZipkinAddress": STRING, "StatsdUdpAddress": STRING, "EnvoyMetricsServiceAddress": STRING,
     "ProxyAdminPort": INT32, "AvailabilityZone": STRING,
     "ControlPlaneAuthPolicy": enum("v1alpha1.AuthenticationPolicy", "NONE"), "CustomConfigFile": STRING,
@@ -215,7 +215,8 @@ _define("v1alpha1.ProxyConfig", {
     "TerminationDrainDuration": DURATION, "MeshId": STRING, "ReadinessProbe": OPAQUE_PTR,
     "ProxyStatsMatcher": OPAQUE_PTR, "HoldApplicationUntilProxyStarts": _BOOL_VALUE, "CaCertificatesPem": STRINGS,
     "Image": struct_type("v1alpha1.ProxyImage", True), "PrivateKeyProvider": OPAQUE_PTR,
-    "ProxyHeaders": OPAQUE_PTR, "FileFlushInterval": DURATION, "FileFlushMinSizeKb": UINT32}, getters=True)
+    "ProxyHeaders": OPAQUE_PTR, "FileFlushInterval": DURATION, "FileFlushMinSizeKb": UINT32,
+    "StatsCompression": _BOOL_VALUE, "ConnectionSettings": OPAQUE_PTR}, getters=True)
 _define("v1alpha1.MeshConfig", {
     "ProxyListenPort": INT32, "ProxyInboundListenPort": INT32, "ProxyHttpPort": INT32, "ConnectTimeout": DURATION,
     "ProtocolDetectionTimeout": DURATION, "TcpKeepalive": OPAQUE_PTR, "IngressClass": STRING,

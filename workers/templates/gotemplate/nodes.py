@@ -16,6 +16,7 @@ class VarDecl:
     serial: int
     loop_depth: int  # enclosing ranges (inside the current template body) where it was declared
     assigned_deeper: bool = False  # assigned from inside a range nested deeper than the declaration
+    undefined: bool = False  # referenced while its own declaration runs, with no older variable of that name
 
 
 # ---- operands -------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class Parser:
         self.serial = 0
         self.range_depth = 0  # ranges whose body we are in (for break/continue)
         self.loop_depth = 0  # ranges whose body or else we are in (for Jinja scoping)
+        self.pending: frozenset[str] = frozenset()  # variables the pipeline being parsed declares
 
     # -- token helpers --------------------------------------------------------------------------------------
     def peek(self) -> L.Token:
@@ -242,15 +243,22 @@ class Parser:
                 raise self.error(nxt, f"too many declarations in {context}")
             self.i = save
             break
-        while True:
-            tok = self.next_non_space()
-            if tok.kind == end:
-                break
-            if tok.kind in _TERM_START or (tok.kind == L.KEYWORD and tok.value in ("nil", "true", "false")):
-                self.i -= 1
-                pipe.cmds.append(self.command())
-            else:
-                raise self.unexpected(tok, context)
+        # Go declares the variables before parsing the commands; while the pipeline runs they are not set yet,
+        # so a reference in it finds an older variable of that name, or none (see lookup).
+        saved_pending = self.pending
+        self.pending = self.pending | {tok.value for tok, is_assign in new_names if not is_assign}
+        try:
+            while True:
+                tok = self.next_non_space()
+                if tok.kind == end:
+                    break
+                if tok.kind in _TERM_START or (tok.kind == L.KEYWORD and tok.value in ("nil", "true", "false")):
+                    self.i -= 1
+                    pipe.cmds.append(self.command())
+                else:
+                    raise self.unexpected(tok, context)
+        finally:
+            self.pending = saved_pending
         if not pipe.cmds:
             raise self.error(first, f"missing value for {context}")
         for n, cmd in enumerate(pipe.cmds[1:], start=2):
@@ -273,6 +281,8 @@ class Parser:
         for decl in reversed(self.vars):
             if decl.name == tok.value:
                 return decl
+        if tok.value in self.pending:  # declared by the pipeline that is being parsed, set only after it runs
+            return VarDecl(tok.value, -1, 0, undefined=True)
         raise self.error(tok, f"undefined variable {tok.value!r}")
 
     def command(self) -> Command:

@@ -15,7 +15,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from workers.templates.gofmt import format_value, go_type_name, sprint, sprintf, sprintln
-from workers.templates.govalues import StrList, StrMap, Uint8, int_types, wrap_int
+from workers.templates.govalues import (Uint8, from_go_bytes, go_bytes, int_types, nil_map, nil_slice, typed_class,
+                                       typed_nil, wrap_int)
 
 from .names import DYN, FAIL, FIELD, GETTER, MAPKEY, METHOD, OPAQUE_STEP, json_name
 
@@ -64,9 +65,22 @@ def _plan(text: str) -> tuple:
     return tuple(tuple(step) for step in json.loads(text))
 
 
-def go_chain(recv: Any, steps: str) -> Any:
+class _NilInterface:
+    """A nil read from a ``map[string]interface {}`` field, where Go's argument check tells it from a missing
+    key (see ``go_chain``'s ``iface_nil``)."""
+
+    def __repr__(self) -> str:
+        return "<nil interface>"
+
+
+NIL_IFACE = _NilInterface()
+
+
+def go_chain(recv: Any, steps: str, iface_nil: bool = False) -> Any:
     """Walk ``.A.B.C`` from ``recv``; steps come from ``names.resolve``. A missing map entry silently stays
-    missing (Go's invalid value); a present nil inside a map followed by more fields is Go's nil-pointer error."""
+    missing (Go's invalid value); a present nil inside a map followed by more fields is Go's nil-pointer error.
+    With ``iface_nil``, a present nil at the end is NIL_IFACE: Go passes it to a typed parameter as an
+    ``interface {}`` (an error) where a missing key is the parameter's zero value."""
     nil_iface = False
     for step in _plan(steps):
         if recv is _MISSING:
@@ -119,13 +133,17 @@ def go_chain(recv: Any, steps: str) -> Any:
             recv = _method_value(recv, step[1])
         elif op == FAIL:
             raise GoExecError(step[1])
-    return None if recv is _MISSING else recv
+    if recv is _MISSING:
+        return None
+    return NIL_IFACE if iface_nil and nil_iface else recv
 
 
 def _method_value(recv: Any, go_name: str, *args: Any) -> Any:
     """A method of a value some function returned (``(semver "1.2.3").Major``, ``now.Year``)."""
     if recv is None:
         raise GoExecError(f"nil pointer evaluating interface {{}}.{go_name}")
+    if not args and go_name in getattr(recv, "go_fields", ()):  # a field of a returned struct (certificate.Cert)
+        return getattr(recv, go_name)
     methods = getattr(recv, "go_methods", None)
     if methods is None or go_name not in methods:
         raise GoExecError(f"can't evaluate field {go_name} in type {go_type_name(recv)}")
@@ -240,7 +258,7 @@ def go_len(v: Any, nil_ok: bool = False) -> int:
             return 0
         raise GoExecError("error calling len: len of nil pointer")
     if isinstance(v, (str, list, tuple, dict)):
-        return len(v.encode() if isinstance(v, str) else v)
+        return len(go_bytes(v) if isinstance(v, str) else v)
     raise GoExecError(f"error calling len: len of type {go_type_name(v)}")
 
 
@@ -263,7 +281,7 @@ def go_index(item: Any, keys: tuple, levels: str) -> Any:
                 raise GoExecError(f"error calling index: value has type {go_type_name(key)}; should be string")
             item = item.get(key, zero)
         elif isinstance(item, (list, tuple, str)):
-            if type(key) is not int:
+            if not isinstance(key, int) or isinstance(key, bool):  # any Go integer type indexes
                 raise GoExecError(f"error calling index: cannot index slice/array with type {go_type_name(key)}")
             seq = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else item
             if not 0 <= key < len(seq):
@@ -283,14 +301,14 @@ def go_slice(item: Any, *indexes: Any) -> Any:
     if isinstance(item, str):
         if len(indexes) == 3:
             raise GoExecError("error calling slice: cannot 3-index slice a string")
-        seq: Any = item.encode()
+        seq: Any = go_bytes(item)
     elif isinstance(item, (list, tuple)):
         seq = item
     else:
         raise GoExecError(f"error calling slice: can't slice item of type {go_type_name(item)}")
     bounds = [0, len(seq)]
     for n, i in enumerate(indexes[:2]):
-        if type(i) is not int:
+        if not isinstance(i, int) or isinstance(i, bool):
             raise GoExecError(f"error calling slice: cannot index slice/array with type {go_type_name(i)}")
         if not 0 <= i <= len(seq):
             raise GoExecError(f"error calling slice: index out of range: {i}")
@@ -298,7 +316,7 @@ def go_slice(item: Any, *indexes: Any) -> Any:
     if bounds[0] > bounds[1]:
         raise GoExecError(f"error calling slice: invalid slice index: {bounds[0]} > {bounds[1]}")
     out = seq[bounds[0]:bounds[1]]
-    return out.decode("utf-8", "replace") if isinstance(item, str) else list(out)
+    return from_go_bytes(out) if isinstance(item, str) else list(out)
 
 
 def go_and(values: tuple, truths: tuple[int, ...]) -> Any:
@@ -330,9 +348,9 @@ def go_range(v: Any) -> Iterable[tuple[Any, Any]]:
         return sorted(v.items(), key=itemgetter(0))
     if v is None:
         return ()
-    if t is int:
-        return ((i, i) for i in range(v))
-    if isinstance(v, (list, dict, int)) and not isinstance(v, bool):
+    if isinstance(v, int) and not isinstance(v, bool):
+        raise GoExecError(f"can't use {v} to iterate over more than one variable")
+    if isinstance(v, (list, dict)):
         return go_range(_plain(v))
     raise GoExecError(f"range can't iterate over {format_value(v)}")
 
@@ -412,15 +430,21 @@ def _wrap_int(v: Any, go_type: str) -> Any:
 
 
 _TYPED: dict[str, Callable[[Any], Any]] = {
-    "map[string]string": lambda v: StrMap(v) if type(v) is dict else v,
-    "[]string": lambda v: StrList(v) if type(v) is list else v,
-    **{name: (lambda v, name=name: _wrap_int(v, name)) for name in int_types if name != "int"},
-}
+    name: (lambda v, name=name: _wrap_int(v, name)) for name in int_types if name != "int"}
 
 
 def go_typed(v: Any, go_type: str) -> Any:
     """A value of static Go type ``go_type`` represented plainly in our data, given its Go type's class."""
-    return _TYPED[go_type](v)
+    convert = _TYPED.get(go_type)
+    if convert is not None:
+        return convert(v)
+    if v is None:  # a nil map or slice of a known type still has that type
+        return nil_map() if go_type == "map[string]interface {}" else nil_slice() if go_type == "[]interface {}" \
+            else typed_nil(go_type)
+    t = type(v)
+    if go_type in ("map[string]interface {}", "[]interface {}"):
+        return v
+    return typed_class(go_type)(v) if t is dict or t is list else v
 
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -446,6 +470,8 @@ def go_arg(v: Any, param: str) -> Any:
         if param.startswith(_NILABLE):
             return None
         raise GoExecError(f"invalid value; expected {param}")
+    if v is NIL_IFACE:
+        raise GoExecError(f"wrong type for value; expected {param}; got interface {{}}")
     check = _CHECKS.get(param)
     ok = check(v) if check is not None else go_type_name(v) == param
     if not ok:
