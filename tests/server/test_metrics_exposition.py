@@ -231,6 +231,11 @@ async def test_dashboard_and_alerts_query_only_what_a_running_server_exports(
     # No time left once the apiserver's margin is taken: shed on arrival (so the shed counter has its labels).
     shed = await webhook.admit(pod(name="late"), path="/rev/blue/inject?timeout=500ms")
     assert "injector overloaded" in shed["response"]["status"]["message"]
+    # The test server has no guarded listener (tests/server/test_connections.py drives a real one): report through
+    # the hooks the listener uses, so the connection families carry their labels.
+    refused, closed = webhook.services.metrics.watch_listener("webhook", lambda: 1)
+    refused("tls")
+    closed("header_timeout")
     write_revision(tmp_path / "revisions", "green", "broken: true\n")
     await eventually(lambda: webhook.services.registry.status("green").last_error is not None)
     exported = exported_series(await webhook.metrics())
