@@ -1,12 +1,14 @@
 """Revision isolation: a healthy revision under steady load while another revision is attacked, in one run.
 
-    python bench/isolation_bench.py [--rate 30] [--duration 20] [--attackers 8] [--workers 2] [--json]
+    python bench/isolation_bench.py [--rate 30] [--duration 20] [--attack-rate 10] [--workers 2] [--json]
 
 ``injector serve --config-dir`` with two revisions: ``healthy`` (the embedded default templates) and ``hostile``,
 whose sidecar template spends seconds of CPU in nested loops on every render. The load generator
 (bench/loadgen.py, its own process) sends ``--rate`` distinct pods per second to ``/rev/healthy/inject`` for
-``--duration`` seconds twice: alone, then while ``--attackers`` connections send back to back to
-``/rev/hostile/inject`` (``?timeout=10s`` both). Reported for the healthy revision, per phase: p50/p99 latency and
+``--duration`` seconds twice: alone, then while pods are created in the hostile revision at ``--attack-rate`` per
+second (``/rev/hostile/inject``, open loop like the healthy load; ``?timeout=10s`` both). Open loop, not back to
+back: a refused request must not make the attacker faster, or the benchmark measures a flood of the front end
+(``bench/overload_bench.py``'s subject) instead of the sharing of the render workers. Reported for the healthy revision, per phase: p50/p99 latency and
 the fraction answered with an injected pod; for the attack: how its requests were answered.
 """
 from __future__ import annotations
@@ -79,21 +81,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                        "reply_timeout": 15.0}
             await generate({**healthy, "duration": 3.0})  # warm-up
             alone = await generate(healthy)
-            attack = {"pod": "standard", "ca": ca, "mode": "closed", "concurrency": args.attackers,
+            attack = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.attack_rate,
                       "duration": args.duration + 2.0, "url": f"{base}/rev/hostile/inject?timeout=10s",
                       "reply_timeout": 15.0}
             attacked, hostile = await asyncio.gather(generate(healthy), generate(attack))
         finally:
             process.terminate()
             await process.wait()
-    return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
+    return {"workers": args.workers, "rate_per_s": args.rate, "attack_rate_per_s": args.attack_rate,
+            "duration_s": args.duration,
             "healthy_alone": summary(alone["records"]), "healthy_under_attack": summary(attacked["records"]),
             "hostile": summary(hostile["records"])}
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s, "
-             f"{result['workers']} workers"]
+    lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s, hostile at "
+             f"{result['attack_rate_per_s']}/s, {result['workers']} workers"]
     for phase in ("healthy_alone", "healthy_under_attack", "hostile"):
         r = result[phase]
         lines.append(f"  {phase:<22} p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
@@ -105,7 +108,8 @@ if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--rate", type=float, default=30.0, help="healthy requests per second (default 30)")
     cli.add_argument("--duration", type=float, default=20.0, help="seconds per phase (default 20)")
-    cli.add_argument("--attackers", type=int, default=8, help="connections attacking the hostile revision")
+    cli.add_argument("--attack-rate", type=float, default=10.0,
+                     help="hostile requests per second (default 10)")
     cli.add_argument("--workers", type=int, default=2)
     cli.add_argument("--json", action="store_true")
     arguments = cli.parse_args()
