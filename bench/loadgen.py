@@ -285,9 +285,10 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     plan = json.loads(sys.argv[1])
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     result = uvloop.run(run(plan))
     result["wall_seconds"] = time.time() - started
+    result["cpu_seconds"] = time.process_time() - cpu_started
     Path(sys.argv[2]).write_bytes(orjson.dumps(result))
     return 0
 

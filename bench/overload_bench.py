@@ -14,7 +14,9 @@ from its call), goodput = pods injected before their deadline per second, as a f
 the other answers by kind, and recovery = time from the end of the load until a probe is again answered within
 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the generator got to a request -
 its intended start) is reported so a generator that could not keep up is visible, and so is the wait for a
-connection (TLS handshakes on a busy server). Loopback only, bounded (about a minute per pod class).
+connection (TLS handshakes on a busy server), and the CPU the server's event loop and its workers used during
+the overload and what the load generator used (cores, from /proc: workers that crashed meanwhile are not
+counted). Loopback only, bounded (about a minute per pod class).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import collections
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 import tempfile
@@ -45,6 +48,30 @@ async def generate(plan: dict[str, Any]) -> dict[str, Any]:
         if await process.wait() != 0:
             raise SystemExit(f"load generator failed ({process.returncode})")
         return json.loads(Path(out.name).read_bytes())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the render workers are children of the forkserver, not of the server)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                children[int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])].append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children[stack.pop()]:
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -92,9 +119,14 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, 
                   if r[3] == "injected" and r[2] >= capacity_run["started"] + 2.0]
         capacity = len(window) / 8.0
         rate = capacity * args.factor
+        workers = descendants(process.pid)
+        loop_before, workers_before = cpu_seconds(process.pid), sum(map(cpu_seconds, workers))
         overload = await generate({**base, "mode": "open", "rate": rate, "duration": args.duration,
                                    "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
                                    "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
+        span = overload["wall_seconds"]
+        loop_cpu = (cpu_seconds(process.pid) - loop_before) / span
+        workers_cpu = (sum(map(cpu_seconds, workers)) - workers_before) / span
     finally:
         process.terminate()
         await process.wait()
@@ -120,6 +152,8 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, 
         "generator_lag_p99_ms": round(percentile([r[5] - r[0] for r in records], .99) * 1000, 1),
         "connect_wait_p99_ms": round(percentile([r[1] - r[5] for r in records if r[1]], .99) * 1000, 1),
         "peak_connections": overload["peak_connections"],
+        "server_loop_cpu": round(loop_cpu, 2), "workers_cpu": round(workers_cpu, 2),
+        "generator_cpu": round(overload["cpu_seconds"] / overload["wall_seconds"], 2),
         "recovery_s": (None if (rec := recovery(overload["probes"], overload["stopped"], normal)) is None
                        else round(rec, 3)),
     }
@@ -142,7 +176,9 @@ def report(results: list[dict[str, Any]]) -> str:
                      f"{r['goodput_per_s']}/s = {r['goodput_fraction']} of capacity, injected p50/p99 "
                      f"{r['injected_p50_ms']}/{r['injected_p99_ms']} ms, recovery {r['recovery_s']} s, "
                      f"generator lag p99 {r['generator_lag_p99_ms']} ms, connection wait p99 {r['connect_wait_p99_ms']} ms, "
-                     f"peak connections {r['peak_connections']}")
+                     f"peak connections {r['peak_connections']}, CPU (cores) of the server's event loop "
+                     f"{r['server_loop_cpu']}, its workers {r['workers_cpu']}, the load generator "
+                     f"{r['generator_cpu']}")
         for kind, answer in r["answers"].items():
             lines.append(f"    {answer['count']:>7}  p50 {answer['p50_ms']:>8} ms  {kind}")
     return "\n".join(lines)
