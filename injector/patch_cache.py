@@ -4,8 +4,8 @@ The pods of one ReplicaSet reach the webhook byte for byte the same: the apiserv
 fills in ``name`` (from ``generateName``), ``uid`` and ``creationTimestamp``. Injection is a function of the config
 generation, the request facts and the pod (the workers' render cache relies on the same), so the patch of such a
 pod can be served again from memory: a lookup keyed by the pod's exact JSON bytes instead of a hop to a worker,
-decoding, rendering and diffing. The cache is bounded in bytes (keys plus patches) and least recently used entries
-go first; a retired generation's entries are dropped at once.
+decoding, rendering and diffing. The cache is bounded in bytes (keys plus patches), least recently used entries go
+first, a pod larger than 1/64 of the bound is not kept, and a retired generation's entries are dropped at once.
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ class PatchCache:
 
     def put(self, key: Key, patch: bytes) -> None:
         cost = _cost(key, patch)
-        if cost > self.max_bytes // 16 or key in self._entries:
-            return  # one huge pod must not flush everything else
+        if cost > self.max_bytes // 64 or key in self._entries:
+            return  # a pod this large (thousands of env vars) must not flush the many ordinary ones
         self._entries[key] = patch
         self.size += cost
         while self.size > self.max_bytes:

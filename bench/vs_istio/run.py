@@ -1,6 +1,6 @@
 """Side by side with Istio's own injection webhook: throughput, latency, server CPU and memory, in one run.
 
-    python bench/vs_istio/run.py [--seconds 5] [--rounds 3] [--concurrency 1,8,32] [--workers 2]
+    python bench/vs_istio/run.py [--seconds 5] [--rounds 3] [--concurrency 1,8,32] [--workers N]
 
 What it does, in order:
 1. builds (once, cached in ``~/.cache/injector-vs-istio``) Istio's real webhook and a Go load generator from the
@@ -11,9 +11,10 @@ What it does, in order:
 3. checks that both patches turn every sample request of every scenario into the same pod (stops otherwise);
 4. runs interleaved rounds: per round, scenario and concurrency, each server in turn (the order alternates) gets
    the load generator for ``--seconds`` with byte-identical requests; server CPU is the whole process tree's,
-   from /proc, before and after;
+   from /proc, before and after; requests refused by load shedding are counted apart (their CPU still counts);
 5. prints req/s, p50/p99 latency and server CPU per 1,000 admissions for each, ours/Istio ratios, and the memory
-   (RSS and PSS per process) after ``--memory-admissions`` more admissions of the load test's mix.
+   (RSS and PSS per process) after ``--memory-admissions`` admissions of the load test's mix (Istio's server after
+   the rounds, ours restarted with ``--memory-workers``).
 
 Run it alone on the machine (``flock /tmp/injector-bench.lock python bench/vs_istio/run.py``): the figures that
 travel are the ratios, measured in one run.
@@ -46,12 +47,15 @@ class Tally:
     """One server in one (scenario, concurrency) cell, summed over rounds."""
 
     completed: int = 0
+    shed: int = 0
+    """Refused at once by load shedding (ours under overload); not admissions, but their CPU counts."""
     seconds: float = 0.0
     cpu: float = 0.0
     latencies_us: list[float] = field(default_factory=list)
 
     def add(self, result: dict, cpu: float) -> None:
         self.completed += result["completed"]
+        self.shed += result["shed"]
         self.seconds += result["elapsed_seconds"]
         self.cpu += cpu
         self.latencies_us += result["latencies_us"]
@@ -116,7 +120,9 @@ def print_table(cells: dict[tuple[str, int], dict[str, Tally]], order: list[str]
             f"{tallies[name].percentile_ms(.99):>7.1f} {tallies[name].cpu_per_1k:>8.2f}" for name in order)
         ours, istio = tallies["injector"], tallies["istio"]
         row += f" | {ours.cpu_per_1k / istio.cpu_per_1k:>14.2f} {ours.rate / istio.rate:>16.2f}"
-        print(row)
+        shed = [f"{name} shed {tally.shed}" for name, tally in tallies.items() if tally.shed]
+        print(row + (f"   ({', '.join(shed)} of {sum(t.completed + t.shed for t in tallies.values())})"
+                     if shed else ""))
 
 
 def print_summary(cells: dict[tuple[str, int], dict[str, Tally]]) -> None:
@@ -158,7 +164,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
     parser.add_argument("--concurrency", default="1,8,32", help="connections, comma-separated")
     parser.add_argument("--scenarios", default=",".join(scenarios.SCENARIOS))
-    parser.add_argument("--workers", type=int, default=2, help="render workers of injector serve")
+    parser.add_argument("--workers", type=int,
+                        help="render workers of injector serve (default: as many as the servers' CPUs, so both "
+                             "servers use the same cores: Go sizes GOMAXPROCS from them)")
+    parser.add_argument("--memory-workers", type=int, default=2,
+                        help="render workers of the server whose memory is measured (a fresh one)")
     parser.add_argument("--server-cpus", default="auto",
                         help="CPUs both servers are pinned to, e.g. 1 or 2,3; 'all' = no pinning; "
                              "'auto' = the last CPU, the load generator on the others")
@@ -171,6 +181,7 @@ def main() -> int:
     args = parser.parse_args()
 
     server_cpus, loadgen_cpus = cpu_sets(args.server_cpus, args.loadgen_cpus)
+    workers = args.workers or len(server_cpus or os.sched_getaffinity(0))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     names = args.scenarios.split(",")
     built = peers.ensure_peers()
@@ -184,8 +195,8 @@ def main() -> int:
         started: list[servers.Server] = []
         try:
             started.append(servers.start_istio(built.istio_webhook, work, config_dir, tls_dir, server_cpus))
-            started.append(servers.start_ours(work, config_dir, tls_dir, args.workers, server_cpus))
-            print(f"Istio {built.istio_version} webhook vs injector serve --workers {args.workers}; servers on CPUs "
+            started.append(servers.start_ours(work, config_dir, tls_dir, workers, server_cpus))
+            print(f"Istio {built.istio_version} webhook vs injector serve --workers {workers}; servers on CPUs "
                   f"{sorted(server_cpus) if server_cpus else 'all'}, load generator on "
                   f"{sorted(loadgen_cpus) if loadgen_cpus else 'all'}; {args.rounds} rounds of {args.seconds:g}s "
                   f"per cell; config {'from ' + str(args.config_dir) if args.config_dir else 'Istio chart default'}")
@@ -210,11 +221,14 @@ def main() -> int:
                                                    seq_start=seq, seconds=args.seconds, **load)
                             cells[(name, connections)][server.name].add(result, cpu)
                 print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-            print()
-            print_table(cells, ["istio", "injector"])
-            print_summary(cells)
+            if args.rounds:
+                print()
+                print_table(cells, ["istio", "injector"])
+                print_summary(cells)
             if args.memory_admissions:
                 mixed = scenarios.write(scenarios.mixed(), work / "mixed.jsonl")
+                servers.stop(started.pop())
+                started.append(servers.start_ours(work, config_dir, tls_dir, args.memory_workers, server_cpus))
                 for server in started:
                     run_loadgen(built.loadgen, server, ca, mixed, connections=8, seq_start=700_000_000_000,
                                 count=args.memory_admissions, **load)
@@ -222,7 +236,7 @@ def main() -> int:
             if args.json:
                 args.json.write_text(json.dumps({f"{k[0]}/{k[1]}": {
                     s: {"rate": t.rate, "cpu_per_1k": t.cpu_per_1k, "p50_ms": t.percentile_ms(.5),
-                        "p99_ms": t.percentile_ms(.99), "completed": t.completed} for s, t in v.items()}
+                        "p99_ms": t.percentile_ms(.99), "completed": t.completed, "shed": t.shed} for s, t in v.items()}
                     for k, v in cells.items()}, indent=2))
         finally:
             for server in started:

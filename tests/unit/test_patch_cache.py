@@ -20,20 +20,20 @@ def test_hits_need_the_same_generation_facts_and_pod_bytes() -> None:
 
 
 def test_size_is_bounded_in_bytes_least_recently_used_first() -> None:
-    pods = [f"{n:03d}".encode() * 40 for n in range(17)]
+    pods = [f"{n:03d}".encode() * 40 for n in range(65)]
     one = _cost(_key(pod=pods[0]), b"p" * 100)
-    cache = PatchCache(max_bytes=16 * one)
-    for pod in pods[:16]:
+    cache = PatchCache(max_bytes=64 * one)
+    for pod in pods[:64]:
         cache.put(_key(pod=pod), b"p" * 100)
     assert cache.get(_key(pod=pods[0])) is not None  # now the most recently used
-    cache.put(_key(pod=pods[16]), b"p" * 100)
-    assert len(cache) == 16 and cache.size <= cache.max_bytes
+    cache.put(_key(pod=pods[64]), b"p" * 100)
+    assert len(cache) == 64 and cache.size <= cache.max_bytes
     assert cache.get(_key(pod=pods[1])) is None
     assert cache.get(_key(pod=pods[0])) is not None
 
 
-def test_an_entry_larger_than_a_sixteenth_is_not_kept() -> None:
-    cache = PatchCache(max_bytes=16_000)
+def test_an_entry_larger_than_a_sixty_fourth_is_not_kept() -> None:
+    cache = PatchCache(max_bytes=64_000)
     cache.put(_key(pod=b"x" * 2000), b"p")
     assert len(cache) == 0 and cache.size == 0
 

@@ -6,10 +6,11 @@
 // n mod lines with every occurrence of the 12-byte token __SEQUENCE__ replaced by n as 12 decimal digits, so
 // bodies stay the same length, every request can carry a distinct pod and uid, and two runs with the same
 // -seq-start send byte-identical requests. A reply passes when it is HTTP 200 with the request's uid,
-// allowed: true and a non-empty JSON Patch.
+// allowed: true and a non-empty JSON Patch. A reply that refuses the pod because the server sheds load
+// ("injector overloaded: ...", py-sidecar-injector's answer to a standing queue) is counted apart as shed.
 //
-// The result is one JSON object on stdout: completed and failed counts, the first failure, elapsed seconds and
-// every latency in microseconds.
+// The result is one JSON object on stdout: completed, shed and failed counts, the first failure, elapsed seconds
+// and the latency of every completed request in microseconds.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,11 +45,20 @@ type reply struct {
 		Allowed   bool   `json:"allowed"`
 		Patch     []byte `json:"patch"`
 		PatchType string `json:"patchType"`
+		Status    struct {
+			Message string `json:"message"`
+		} `json:"status"`
 	} `json:"response"`
 }
 
+// errShed marks a well-formed refusal because the server sheds load.
+var errShed = errors.New("shed")
+
+const shedPrefix = "injector overloaded:"
+
 type result struct {
 	Completed    int64     `json:"completed"`
+	Shed         int64     `json:"shed"`
 	Failed       int64     `json:"failed"`
 	FirstFailure string    `json:"first_failure,omitempty"`
 	Elapsed      float64   `json:"elapsed_seconds"`
@@ -151,6 +162,8 @@ func check(status int, body []byte, uid string) error {
 	switch {
 	case r.Response.UID != uid:
 		return fmt.Errorf("reply uid %q, want %q", r.Response.UID, uid)
+	case !r.Response.Allowed && strings.HasPrefix(r.Response.Status.Message, shedPrefix):
+		return errShed
 	case !r.Response.Allowed:
 		return fmt.Errorf("not allowed: %.300s", body)
 	case r.Response.PatchType != "JSONPatch":
@@ -174,6 +187,7 @@ func run(url string, tlsConfig *tls.Config, templates []template, connections in
 	var (
 		next      atomic.Int64
 		completed atomic.Int64
+		shed      atomic.Int64
 		failed    atomic.Int64
 		mu        sync.Mutex
 		first     string
@@ -200,8 +214,12 @@ func run(url string, tlsConfig *tls.Config, templates []template, connections in
 				body, uid := templates[seq%int64(len(templates))].request(seq)
 				began := time.Now()
 				err := send(client, url, body, uid)
-				latencies[c] = append(latencies[c], float64(time.Since(began).Nanoseconds())/1e3)
-				if err != nil {
+				if err == nil {
+					latencies[c] = append(latencies[c], float64(time.Since(began).Nanoseconds())/1e3)
+				}
+				if errors.Is(err, errShed) {
+					shed.Add(1)
+				} else if err != nil {
 					failed.Add(1)
 					mu.Lock()
 					if first == "" {
@@ -215,7 +233,7 @@ func run(url string, tlsConfig *tls.Config, templates []template, connections in
 		}(c)
 	}
 	wg.Wait()
-	res := result{Completed: completed.Load(), Failed: failed.Load(), FirstFailure: first,
+	res := result{Completed: completed.Load(), Shed: shed.Load(), Failed: failed.Load(), FirstFailure: first,
 		Elapsed: time.Since(start).Seconds(), LatenciesUS: []float64{}}
 	for _, l := range latencies {
 		res.LatenciesUS = append(res.LatenciesUS, l...)
