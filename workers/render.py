@@ -7,6 +7,7 @@ ReplicaSet render the very same sidecar and rendering plus YAML parsing is most 
 """
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,7 +34,9 @@ from workers.validate import validate_annotations
 from workers.workload import WorkloadMeta, workload_of_pod
 from workers.yamlchunks import ChunkedYaml
 
-RENDER_CACHE_SIZE = 512
+RENDER_CACHE_SIZE = 64
+"""Entries of the per-revision render cache. Exact repeats are answered by the front end's patch cache, so this
+one serves pods that differ outside the template input; parsed outputs are tens of KB each, hence few entries."""
 _RENDERED_YAML = ChunkedYaml()
 """Parsed pieces of rendered template output, shared by every revision in this process (a piece's value
 depends only on its text)."""
@@ -144,9 +147,10 @@ class Injector:
         Both depend only on the template input, so identical inputs (same pod template, same facts) hit the cache
         and skip rendering, YAML parsing and the template-side merges. Cached values are shared: never mutate them.
         """
-        key = orjson.dumps([names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version,
-                            facts.revision, facts.native_sidecars, facts.proxy_uid, facts.proxy_gid,
-                            facts.compliance_policy, facts.webhook], option=orjson.OPT_SORT_KEYS)
+        key = hashlib.blake2b(orjson.dumps(
+            [names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version, facts.revision,
+             facts.native_sidecars, facts.proxy_uid, facts.proxy_gid, facts.compliance_policy, facts.webhook],
+            option=orjson.OPT_SORT_KEYS), digest_size=32).digest()  # a digest: a large pod's input is ~100 KB
         cached = self._rendered.get(key)
         if cached is not None:
             self._rendered.move_to_end(key)

@@ -446,7 +446,10 @@ class _Compiler:
         self.zeros: list[tuple[str, str]] = []  # (global name, kind code) of the omitzero comparison values
         for name in SCHEMA:
             self.ref(name)
-        self.code = compile("\n".join(self.source), f"<{__name__} generated>", "exec")
+        # One compile per function: compiling the whole ~300 KB source at once peaks at tens of MB of parser
+        # memory that the process keeps (arenas), in the server and in every worker.
+        self.code = [compile(source, f"<{__name__} generated>", "exec") for source in self.source]
+        self.source.clear()
 
     def instantiate(self, leaves: dict[str, Decoder]) -> dict[str, Decoder]:
         """Decoder of every kind code, structs by their schema name, with these leaf decoders."""
@@ -460,7 +463,8 @@ class _Compiler:
             **{f"{self.names[name]}_T": TYPED[name] for name in SCHEMA},
             **{f"{self.names[name]}_only_T": frozenset({TYPED[name]}) for name in SCHEMA},
         }
-        exec(self.code, env)  # noqa: S102
+        for code in self.code:
+            exec(code, env)  # noqa: S102
         decoders = {code: env[fn] for code, fn in self.names.items()}
         for global_name, code in self.zeros:
             env[global_name] = decoders[code](None)
