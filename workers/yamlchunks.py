@@ -29,9 +29,11 @@ _SMALL = 3
 _MAX_ENTRIES = 8192
 _MAX_TEXT_BYTES = 512 << 10
 
-_ODD_CHARACTERS = "\t\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_NODE_PROPERTY = re.compile(r"[\s\[{,][&*!]")
-_MARKERS = re.compile(r"^(?:---|\.\.\.|%|\s*\?(?:\s|$))", re.M)
+_UNSUPPORTED_LINE = re.compile(
+    r"[\t\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"  # tabs and line breaks other than \n
+    r"|(?:^|[\s\[{,])[&*!]"                        # anchors, aliases, tags
+    r"|<<"                                         # merge keys
+    r"|^(?:---|\.\.\.|%)|^\s*\?(?:\s|$)")            # document markers, directives, complex keys
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*:(?= |\n|$)")
 
 # Line kinds.
@@ -42,20 +44,15 @@ class _Unsplittable(Exception):
     """The piece's structure is not one this module cuts."""
 
 
-def _unsupported(text: str) -> bool:
-    """Constructs whose meaning spans pieces (anchors, aliases, tags, merge keys) or that cutting does not model."""
-    return (any(char in text for char in _ODD_CHARACTERS) or text[:1] in ("&", "*", "!")
-            or _NODE_PROPERTY.search(text) is not None or "<<" in text
-            or (("-" in text or "." in text or "%" in text or "?" in text) and _MARKERS.search(text) is not None))
-
-
 class _Line:
     """What one line says about structure on its own (memoised by its text, which ends with its ``\\n``)."""
 
-    __slots__ = ("indent", "kind", "content", "opens", "bare_key", "continued")
+    __slots__ = ("indent", "kind", "content", "opens", "bare_key", "continued", "unsupported")
 
     def __init__(self, text: str) -> None:
         text = text[:-1] if text.endswith("\n") else text
+        self.unsupported = _UNSUPPORTED_LINE.search(text) is not None
+        """A construct whose meaning spans pieces or that cutting does not model: the text is parsed whole."""
         stripped = text.lstrip(" ")
         self.indent = len(text) - len(stripped)
         self.content = self.indent
@@ -152,6 +149,8 @@ class _Outline:
             if line is None:
                 line = memo[text] = _Line(text)
             described.append(line)
+            if line.unsupported:
+                raise _Unsplittable
             if block_owner >= 0:
                 if line.kind == _BLANK or line.indent > block_owner:
                     structural.append(False)
@@ -208,13 +207,11 @@ class ChunkedYaml:
         if found is not _MISSING:
             self._values.move_to_end(text)
             return found
-        if _unsupported(text):
-            return yamlparse.load(text)
         if len(self._lines) > self.max_entries:
             self._lines.clear()
-        outline = _Outline(text.splitlines(keepends=True), self._lines)
-        first = outline.first_structural(0, len(outline.lines))
         try:
+            outline = _Outline(text.splitlines(keepends=True), self._lines)  # keeps odd line breaks: unsupported
+            first = outline.first_structural(0, len(outline.lines))
             value = yamlparse.load(text) if first is None else self._node(outline, 0, len(outline.lines), first)
         except Exception:  # noqa: BLE001 - a broken or unusual document: libyaml says what it says
             return yamlparse.load(text)
