@@ -150,7 +150,7 @@ class Injector:
         key = hashlib.blake2b(orjson.dumps(
             [names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version, facts.revision,
              facts.native_sidecars, facts.proxy_uid, facts.proxy_gid, facts.compliance_policy, facts.webhook],
-            option=orjson.OPT_SORT_KEYS), digest_size=32).digest()  # a digest: a large pod's input is ~100 KB
+        ), digest_size=32).digest()  # a digest: a large pod's input is ~100 KB. Typed, so in Go order: no sorting
         cached = self._rendered.get(key)
         if cached is not None:
             self._rendered.move_to_end(key)

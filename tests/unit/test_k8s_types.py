@@ -435,3 +435,34 @@ def test_corpus_webhook_pods_decode_the_same_with_json_rules() -> None:
     assert len(pods) > 90
     for pod in pods:
         assert orjson.dumps(decode_pod_json(pod)) == orjson.dumps(normalize_pod(pod))
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_long_flat_lists_decode_as_the_reference_decoder_does(strict: bool) -> None:
+    """Long lists of flat string maps (env vars) are copied at C speed; every variant must match the reference."""
+    rnd = random.Random(7)
+    variants = [
+        lambda i: {"name": f"V{i}", "value": f"x{i}"},
+        lambda i: {"name": f"V{i}", "value": ""},                      # omitempty string dropped
+        lambda i: {"value": f"x{i}", "name": f"V{i}"},                 # not in Go order
+        lambda i: {"name": f"V{i}"},
+        lambda i: {"name": f"V{i}", "value": i},                       # a number: text (lenient) or an error
+        lambda i: {"Name": f"V{i}", "value": "x"},                     # case-folded key
+        lambda i: {"name": f"V{i}", "value": "x", "other": 1},         # unknown key
+        lambda i: {"name": f"V{i}", "valueFrom": {"fieldRef": {"fieldPath": "a"}}},
+        lambda i: {"value": "x"},                                      # no name: Go prints ""
+    ]
+    fast = schema._GENERATED[strict]["core.Pod"]
+    reference = schema._INTERPRETED[strict]["core.Pod"]
+    for _ in range(60):
+        env = [rnd.choice(variants)(i) if rnd.random() < 0.2 else variants[0](i) for i in range(rnd.randint(8, 40))]
+        if rnd.random() < 0.5:
+            env = [variants[rnd.randrange(len(variants))](i) for i in range(12)] if rnd.random() < 0.3 else env
+        pod = {"spec": {"containers": [{"name": "a", "env": env}]}}
+        try:
+            want = gojson.dumps(reference(pod))
+        except (schema._KindError, schema._FieldError):  # the fast path must fail too (decoder() then reports
+            with pytest.raises((schema._KindError, schema._FieldError)):  # the reference's error)
+                fast(pod)
+            continue
+        assert gojson.dumps(fast(pod)) == want

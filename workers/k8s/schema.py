@@ -419,6 +419,52 @@ def _interpretive(leaves: dict[str, Decoder]) -> dict[str, Decoder]:
     return decoders
 
 
+# -- lists of flat string structs --------------------------------------------------------------------------------
+
+_FLAT_MIN = 8
+"""Lists shorter than this decode item by item: the set-based checks below only pay off on long lists."""
+
+
+class _FlatShape:
+    """Which maps of one struct decode to a plain copy: only string fields, in Go order, with every always-printed
+    field present (an ``EnvVar`` list of thousands of ``{name, value}`` maps is the case that matters)."""
+
+    __slots__ = ("order", "strings", "required", "omits", "typed", "verdicts")
+
+    def __init__(self, name: str) -> None:
+        fields = _FIELDS[name]
+        self.order = {field: index for index, (field, *_) in enumerate(fields)}
+        self.strings = frozenset(field for field, code, *_ in fields if code == "s")
+        self.required = frozenset(field for field, *_, required in fields if required)
+        self.omits = any(omit == _OMIT_FALSY for _, code, omit, _ in fields if code == "s")
+        self.typed = TYPED[name]
+        self.verdicts: dict[tuple[Any, ...], bool] = {}
+
+    def accepts(self, keys: tuple[Any, ...]) -> bool:
+        verdict = self.verdicts.get(keys)
+        if verdict is None:
+            present = set(keys)
+            verdict = (present <= self.strings and self.required <= present
+                       and list(keys) == sorted(keys, key=self.order.__getitem__))
+            if len(self.verdicts) < 64:
+                self.verdicts[keys] = verdict
+        return verdict
+
+
+def _flat_items(value: list, shape: _FlatShape) -> list | None:
+    """The decoded list, when every item is a plain map with the same accepted keys and non-empty string values
+    (then decoding changes nothing but the class): checked at C speed, copied at C speed. Else None."""
+    if len(value) < _FLAT_MIN:
+        return None
+    keys = set(map(tuple, value))
+    if len(keys) != 1 or not shape.accepts(next(iter(keys))):
+        return None
+    strings = list(chain.from_iterable(map(dict.values, value)))
+    if set(map(type, strings)) != {str} or (shape.omits and "" in strings):  # an empty omitempty string is dropped
+        return None
+    return list(map(shape.typed, value))
+
+
 # -- code generation ---------------------------------------------------------------------------------------------
 
 
@@ -462,6 +508,8 @@ class _Compiler:
             **{f"{self.names[name]}_known": known for name, known in self.known.items()},
             **{f"{self.names[name]}_T": TYPED[name] for name in SCHEMA},
             **{f"{self.names[name]}_only_T": frozenset({TYPED[name]}) for name in SCHEMA},
+            **{f"{self.names[name]}_flat": _FlatShape(name) for name in SCHEMA},
+            "_DICT_ONLY": frozenset({dict}), "_flat_items": _flat_items,
         }
         for code in self.code:
             exec(code, env)  # noqa: S102
@@ -519,6 +567,10 @@ class _Compiler:
                 "    kinds = set(map(type, value))",
                 f"    if kinds == {item}_only_T:",
                 "        return list(value)",
+                "    if kinds == _DICT_ONLY:",
+                f"        flat = _flat_items(value, {item}_flat)",
+                "        if flat is not None:",
+                "            return flat",
                 f"    if kinds <= _MAP_TYPES and {item}_known.issuperset(_chain(value)):",
                 f"        return [{item}_fields(x) for x in value]",
             ]
