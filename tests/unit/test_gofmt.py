@@ -110,6 +110,22 @@ def test_sprintf_errors_in_band(fmt, args, expected):
     assert sprintf(fmt, *args) == expected
 
 
+@pytest.mark.parametrize("fmt, args, expected", [
+    # Go's parsenum gives up once a width or precision passes 10^6 before its last digit, and eats the rest of
+    # the format: a template cannot make printf pad to a gigabyte.
+    ("%0999999999d", (1,), "%!(NOVERB)%!(EXTRA int=1)"),
+    ("%10000010s|%d", ("a", 2), "%!(NOVERB)%!(EXTRA string=a, int=2)"),
+    ("%.99999999f", (1.0,), "%!(NOVERB)%!(EXTRA float64=1)"),
+])
+def test_sprintf_refuses_huge_widths_like_go(fmt, args, expected):
+    assert sprintf(fmt, *args) == expected
+
+
+def test_sprintf_widths_up_to_go_limit_still_pad():
+    assert len(sprintf("%1000001d", 1)) == 1000001
+    assert len(sprintf("%10000009s|", "a")) == 10000010  # 1000000 before the last digit is not yet too large
+
+
 @pytest.mark.parametrize("text, expected", [
     ("abc", '"abc"'),
     ("", '""'),

@@ -7,9 +7,9 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import workers.templates.gotemplate as gotemplate
-from workers.templates.errors import TemplateError
+from workers.templates.errors import TemplateError, TemplateLimitError
 from workers.templates.funcs import FUNCS
-from workers.templates.jinja import compile_templates, make_environment
+from workers.templates.jinja import compile_templates, load_compiled, make_environment
 
 
 def render(source, **data):
@@ -172,6 +172,43 @@ def test_go_translation_errors_propagate(monkeypatch):
         compile_templates({"sidecar": "..."}, "go")
     assert str(info.value) == 'template "sidecar": line 4, col 7: function "nope" not defined'
 
+
+# --- compiled code shipped to other processes --------------------------------------------------------------------
+
+def test_exported_code_loads_without_compiling_and_keeps_positions(monkeypatch):
+    exported = compile_templates({"main": "a{% include 'part' %}c", "part": "{{ x }}\n{{ 1 // x }}"},
+                                 "jinja2").export()
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("template compiled while loading exported code")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compile)
+    loaded = load_compiled(exported)
+    assert loaded.names == ("main", "part")
+    with pytest.raises(TemplateError) as info:
+        loaded.render("main", {"x": 0})
+    assert (info.value.template, info.value.line) == ("part", 2)
+    assert loaded.render("part", {"x": 1}) == "1\n1"
+
+
+# --- bounded operators ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, problem", [
+    ("{{ 7 ** 100000000 % 2 }}", "7 ** 100000000 is too large"),
+    ("{{ 'a' * 100000000 }}", "'*' would build 100000000 items"),
+    ("{{ 1000 * [1, 2] }}\n{{ [0] * 10 ** 7 }}", "'*' would build 10000000 items"),
+])
+def test_huge_results_are_neither_folded_at_compile_time_nor_built_at_render_time(source, problem):
+    compiled = compile_templates({"t": source}, "jinja2")
+    assert len(compiled.export()) < 10_000, "nothing large was folded into the compiled code"
+    with pytest.raises(TemplateLimitError) as info:
+        compiled.render("t", {})
+    assert info.value.template == "t" and problem in info.value.message
+
+
+def test_ordinary_arithmetic_and_repetition_still_work():
+    assert render("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ [1] * 2 }} {{ 3 * 'x' }} {{ 1.5 * 2 }} {{ 2 ** -1 }}") == (
+        "1024 ababab [1 1] xxx 3 0.5")
 
 # --- TemplateError --------------------------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """One revision's complete, validated configuration: an immutable snapshot with a generation number.
 
 A snapshot is built once (parse, apply defaults, compile every template) and then only read. It pickles as its
-raw texts plus parsed data, without compiled templates, so a process pool can ship it to workers, which compile
-it themselves once per generation.
+raw texts plus parsed data plus, once the config sandbox has compiled them, its templates' compiled code
+(``compiled_code``), so render workers load a generation in milliseconds instead of compiling it again.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -16,12 +17,13 @@ from workers.config.mesh import parse_mesh
 from workers.config.model import InjectorConfig, config_from_mapping, load_config_mapping
 from workers.config.values import parse_values
 from workers.templates.errors import TemplateError
-from workers.templates.jinja import CompiledTemplates, compile_templates
+from workers.templates.jinja import CompiledTemplates, compile_templates, load_compiled
 
 
 @dataclass(frozen=True)
 class RevisionConfig:
-    """Config, values and mesh of one revision. ``compiled`` is a per-process cache, never pickled."""
+    """Config, values and mesh of one revision. ``compiled`` is a per-process cache, never pickled;
+    ``compiled_code`` (``CompiledTemplates.export``) travels with the snapshot."""
 
     revision: str
     generation: int
@@ -33,6 +35,7 @@ class RevisionConfig:
     mesh_text: str | None = None
     mesh_patch: Mapping[str, Any] | None = None
     source: str = "embedded default"
+    compiled_code: bytes | None = field(default=None, compare=False, repr=False)
     compiled: CompiledTemplates | None = field(default=None, compare=False, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -44,25 +47,43 @@ class RevisionConfig:
         self.__dict__.update(state)
 
     def templates(self) -> CompiledTemplates:
-        """Compiled templates, compiled on first use in this process."""
+        """Compiled templates: loaded from ``compiled_code`` when it is there, else compiled, on first use."""
         if self.compiled is None:
-            object.__setattr__(self, "compiled", _compile(self.config))
+            object.__setattr__(self, "compiled", _compile(self.config, self.compiled_code))
         return self.compiled  # type: ignore[return-value]
 
+    def with_compiled_code(self) -> RevisionConfig:
+        """This snapshot carrying its templates' compiled code (compiled now if it is not yet)."""
+        if self.compiled_code is not None:
+            return self
+        return dataclasses.replace(self, compiled_code=self.templates().export())
 
-def _compile(config: InjectorConfig) -> CompiledTemplates:
+    def reusing_code_of(self, other: object) -> RevisionConfig:
+        """This snapshot with ``other``'s compiled code when both hold the very same templates, so a change of
+        values, mesh or selectors (or a second revision on the same chart) is not compiled again."""
+        code = getattr(other, "compiled_code", None)
+        if (self.compiled_code is None and code is not None and isinstance(other, RevisionConfig)
+                and other.config.template_language == self.config.template_language
+                and other.config.templates == self.config.templates):
+            return dataclasses.replace(self, compiled_code=code)
+        return self
+
+
+def _compile(config: InjectorConfig, code: bytes | None) -> CompiledTemplates:
     try:
-        return _compile_sources(config.template_language, tuple(sorted(config.templates.items())))
+        return _compiled_set(config.template_language, tuple(sorted(config.templates.items())), code)
     except TemplateError as exc:
         raise ConfigError(f"templates.{exc.template}", str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=16)
-def _compile_sources(language: str, sources: tuple[tuple[str, str], ...]) -> CompiledTemplates:
+def _compiled_set(language: str, sources: tuple[tuple[str, str], ...], code: bytes | None) -> CompiledTemplates:
     """Compiling Istio's templates takes most of a second, and most config changes (values, mesh, selectors) leave
-    them untouched: a new generation with the same sources reuses the compiled set, in the server and in every
-    worker. Sharing is safe because compiled templates hold no per-config state (render caches live in the
-    Injector of each generation). Failures are not cached; the size covers a few revisions' worth of sets."""
+    them untouched: a new generation with the same sources reuses the compiled set. Sharing is safe because
+    compiled templates hold no per-config state (render caches live in the Injector of each generation). Failures
+    are not cached; the size covers a few revisions' worth of sets. ``code`` is the set compiled elsewhere."""
+    if code is not None:
+        return load_compiled(code)
     return compile_templates(dict(sources), language)
 
 

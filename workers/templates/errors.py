@@ -24,3 +24,7 @@ class TemplateError(Exception):
                 where += f", col {self.column}"
         return f"{where}: {self.message}"
 
+
+
+class TemplateLimitError(TemplateError):
+    """A template tried to build a value larger than the injector allows (a huge ``**`` or ``*``)."""
