@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import pickle
-import signal
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from workers import pool_worker as proto
+from workers.limits import RenderLimits
+from workers.processes import kill, reap
 from workers.scheduler import Refusal, Scheduler, Settings, size_class
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class _Job:
     frame: bytes
     future: asyncio.Future[bytes]
     attempts: int = 0
+    watchdog: asyncio.TimerHandle | None = None
 
 
 @dataclass(eq=False)
@@ -106,12 +107,14 @@ class _Worker:
     """The generations it was started with and has not answered yet; it serves no readiness until they are."""
     job: _Job | None = None
     dead: bool = False
+    retiring: bool = False
+    """The worker said it exits after its current job (it grew too large): it takes no new one."""
     started: float = 0.0
 
     @property
     def free(self) -> bool:
         """Can take a job now (a job sent while it compiles would wait behind the compile, unseen)."""
-        return self.job is None and not self.dead and not self.loading
+        return self.job is None and not self.dead and not self.loading and not self.retiring
 
 
 class WorkerPool:
@@ -120,12 +123,15 @@ class WorkerPool:
     ``job`` is a ``"module:factory"`` path resolved in the worker: ``factory(config)`` returns an object with
     ``inject_admission(pod_json, facts) -> bytes``. ``hang_grace`` is how long a worker may keep running a job
     whose caller gave up before it is killed and replaced (a template stuck in a loop must not hold a worker).
+    ``limits`` bound every job (see ``pool_worker``); a job still running ``limits.kill_after`` seconds after it
+    was handed over fails and its worker is replaced at once: it is stuck where its own budget cannot stop it.
     ``first_request_id`` lets tests start the 32-bit job ids next to their wrap.
     """
 
     def __init__(self, size: int, *, job: str = "workers.render:Injector", start_method: str = "forkserver",
                  hang_grace: float = 5.0, on_restart: Callable[[], None] | None = None,
-                 scheduling: Settings = Settings(), first_request_id: int = 1) -> None:
+                 scheduling: Settings = Settings(), first_request_id: int = 1,
+                 limits: RenderLimits = RenderLimits()) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
         self._size = size
@@ -134,6 +140,7 @@ class WorkerPool:
         if start_method == "forkserver":
             self._context.set_forkserver_preload([proto.__name__, job.partition(":")[0]])
         self._hang_grace = hang_grace
+        self._limits = limits
         self._on_restart = on_restart
         self._workers: list[_Worker] = []
         self._scheduler: Scheduler[_Job] = Scheduler(size, scheduling)
@@ -176,7 +183,7 @@ class WorkerPool:
                 load.done.set_exception(PoolClosed("the injector is shutting down"))
         for worker in workers:
             self._detach(worker)
-        await asyncio.gather(*(self._reap(worker.process) for worker in workers))
+        await asyncio.gather(*(reap(worker.process) for worker in workers))
 
     # ----------------------------------------------------------------- config generations
 
@@ -317,7 +324,7 @@ class WorkerPool:
         if worker.job is job and not worker.dead:
             log.warning("worker pid %s still busy %.1fs after its job was abandoned: killing it",
                         worker.process.pid, self._hang_grace)
-            _kill(worker.process)
+            kill(worker.process)
 
     def _dispatch(self) -> None:
         """Hand queued jobs to free workers, in the scheduler's order, each to a worker holding its generation."""
@@ -333,9 +340,23 @@ class WorkerPool:
             job.attempts += 1
             worker.job = job
             self._write(worker, job.frame)
+            job.watchdog = self._loop.call_later(self._limits.kill_after, self._overran, worker, job)
         if self._retiring:
             self._drop_retired()
         self._notify_idle()
+
+    def _overran(self, worker: _Worker, job: _Job) -> None:
+        """The job outlived its budget plus grace: fail it (never retried: it would stall the next worker too)."""
+        if worker.job is not job or worker.dead:
+            return
+        log.warning("render worker pid %s still busy %.1fs after it took a job: killing it",
+                    worker.process.pid, self._limits.kill_after)
+        if not job.future.done():
+            job.future.set_exception(JobFailed(
+                f"rendering did not stop within {self._limits.kill_after:g}s (the render budget of "
+                f"{self._limits.cpu_seconds:g}s of CPU plus {self._limits.kill_grace:g}s); its render worker was "
+                "replaced", user_error=True))
+        self._on_death(worker)
 
     @staticmethod
     def _drop(job: _Job, refusal: Refusal) -> None:
@@ -352,7 +373,7 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         assert self._loop is not None
         parent_end, child_end = socket.socketpair()
-        process = self._context.Process(target=proto.main, args=(child_end, self._job_spec),
+        process = self._context.Process(target=proto.main, args=(child_end, self._job_spec, self._limits),
                                         name="injector-render", daemon=True)
         process.start()
         child_end.close()
@@ -427,10 +448,14 @@ class WorkerPool:
                 self._on_result(worker, request_id, status, body)
             elif kind == proto.LOADED:
                 self._on_loaded(worker, generation, status, body)
+            elif kind == proto.RETIRING:
+                worker.retiring = True
 
     def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
         job, worker.job = worker.job, None
         if job is not None:
+            if job.watchdog is not None:
+                job.watchdog.cancel()
             assert self._loop is not None
             self._scheduler.finished(job, self._loop.time())
         if job is not None and job.request_id == request_id and not job.future.done():
@@ -482,10 +507,10 @@ class WorkerPool:
         self._detach(worker)
         if worker in self._workers:
             self._workers.remove(worker)
-        _kill(worker.process)
+        kill(worker.process)
         assert self._loop is not None
         now = self._loop.time()
-        self._loop.create_task(self._reap(worker.process))
+        self._loop.create_task(reap(worker.process))
         job, worker.job = worker.job, None
         if job is not None:
             self._scheduler.finished(job, now)
@@ -529,27 +554,4 @@ class WorkerPool:
             self._spawn()
             for generation in list(self._loads):
                 self._check_load(generation)
-
-    async def _reap(self, process: Any, timeout: float = 5.0) -> None:
-        """Wait for a worker to exit (it does on end of stream), killing it if it does not."""
-        assert self._loop is not None
-        exited = self._loop.create_future()
-        self._loop.add_reader(process.sentinel, lambda: exited.done() or exited.set_result(None))
-        try:
-            async with asyncio.timeout(timeout):
-                await exited
-        except TimeoutError:
-            _kill(process)
-            await asyncio.sleep(0.05)
-        finally:
-            self._loop.remove_reader(process.sentinel)
-        process.join(0)
-
-
-def _kill(process: Any) -> None:
-    if process.pid is not None and process.exitcode is None:
-        try:
-            os.kill(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 

@@ -4,6 +4,11 @@ A worker is a plain synchronous process: it reads a frame, does one thing, write
 sends a second job before the first is answered, so the worker needs no queue and no threads. Frames are a fixed
 header plus two byte strings (``meta`` and ``body``), so a pod travels as the raw JSON bytes the apiserver sent and
 a patch comes back as the bytes that go into the AdmissionReview; only small things (facts, configs) are pickled.
+
+Every job runs under ``workers.limits.RenderLimits``: a CPU budget (the job is stopped where it is and answered
+with an error), an address-space limit (a huge allocation fails with MemoryError instead of growing the worker),
+and a patch size limit. A worker whose resident memory stays high after a job (even once garbage is collected and freed
+pages returned) says so, answers and exits, and the pool starts a fresh one.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ import traceback
 from typing import Any, Callable, Protocol
 
 from workers import gc_policy
+from workers.budget import BudgetExceeded, cpu_budget
 from workers.config.errors import ConfigError
 from workers.errors import InjectionError
+from workers.limits import MIB, RenderLimits, limit_memory, release_free_memory, resident_bytes
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
@@ -43,6 +50,9 @@ RESULT = 4
 """worker -> parent: ``body`` = patch bytes (OK) or the error text."""
 RETIRE = 5
 """parent -> worker: forget ``generation``."""
+RETIRING = 6
+"""worker -> parent, just before a RESULT: this worker exits after that answer (it grew too large to keep), so
+send it nothing more; the pool starts a replacement when it is gone."""
 
 # Result statuses.
 OK = 0
@@ -98,8 +108,41 @@ def _load(factory: Callable[[Any], Job], body: bytes) -> Job:
     return job
 
 
-def serve(sock: socket.socket, job_spec: str) -> None:
-    """Answer frames until the parent closes the socket."""
+def _run(job: Job, pod_json: bytes, meta: bytes, limits: RenderLimits) -> tuple[int, bytes]:
+    """One job under its limits -> (status, patch or error text)."""
+    try:
+        with cpu_budget(limits.cpu_seconds):
+            patch = job.inject_admission(pod_json, pickle.loads(meta))
+    except InjectionError as exc:
+        return USER_ERROR, str(exc).encode()
+    except BudgetExceeded:
+        return USER_ERROR, (f"rendering used more than {limits.cpu_seconds:g}s of CPU, the render budget of this "
+                            "injector; the injection template is too slow for this pod").encode()
+    except MemoryError as exc:
+        bound = f"{limits.memory_bytes // MIB} MiB" if limits.memory_bytes else "the machine's"
+        return USER_ERROR, (f"rendering ran out of memory ({bound} per render worker): "
+                            f"{exc or 'an allocation failed'}").encode()
+    except Exception as exc:  # noqa: BLE001 - a render bug must become an answer, not a dead worker
+        traceback.print_exc()
+        return INTERNAL_ERROR, f"{type(exc).__name__}: {exc}".encode()
+    if len(patch) > limits.max_patch_bytes:
+        return USER_ERROR, (f"the JSON patch is {len(patch)} bytes, more than this injector's limit of "
+                            f"{limits.max_patch_bytes}").encode()
+    return OK, patch
+
+
+def _healthy(limits: RenderLimits) -> bool:
+    """Whether this worker is small enough to keep after a job. A render that failed half-way leaves garbage in
+    reference cycles, and many small objects can leave the heap bloated: both are cleaned up before judging."""
+    bound = limits.healthy_resident_bytes
+    if bound is None or resident_bytes() <= bound:
+        return True
+    release_free_memory()
+    return resident_bytes() <= bound
+
+
+def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimits()) -> None:
+    """Answer frames until the parent closes the socket (or this worker grew too large to keep)."""
     factory = resolve(job_spec)
     jobs: dict[int, Job] = {}
     reader = _Reader(sock)
@@ -108,20 +151,16 @@ def serve(sock: socket.socket, job_spec: str) -> None:
         if kind == JOB:
             job = jobs.get(generation)
             if job is None:
-                reply = pack(RESULT, status=UNKNOWN_GENERATION, request_id=request_id, generation=generation,
-                             body=f"config generation {generation} is not loaded in this worker".encode())
+                status = UNKNOWN_GENERATION
+                answer = f"config generation {generation} is not loaded in this worker".encode()
             else:
-                try:
-                    patch = job.inject_admission(body, pickle.loads(meta))
-                    reply = pack(RESULT, request_id=request_id, generation=generation, body=patch)
-                except InjectionError as exc:
-                    reply = pack(RESULT, status=USER_ERROR, request_id=request_id, generation=generation,
-                                 body=str(exc).encode())
-                except Exception as exc:  # noqa: BLE001 - a render bug must become an answer, not a dead worker
-                    traceback.print_exc()
-                    reply = pack(RESULT, status=INTERNAL_ERROR, request_id=request_id, generation=generation,
-                                 body=f"{type(exc).__name__}: {exc}".encode())
-            sock.sendall(reply)
+                status, answer = _run(job, body, meta, limits)
+            healthy = _healthy(limits)
+            if not healthy:
+                sock.sendall(pack(RETIRING))
+            sock.sendall(pack(RESULT, status=status, request_id=request_id, generation=generation, body=answer))
+            if not healthy:
+                return
         elif kind == LOAD:
             try:
                 jobs[generation] = _load(factory, body)
@@ -144,14 +183,15 @@ at 5x capacity, replies after the deadline 113-188 at equal priority, 0-2 with t
 privilege, and when the loop is idle the workers get the whole CPU as before."""
 
 
-def main(sock: socket.socket, job_spec: str) -> None:
+def main(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimits()) -> None:
     """Process entry point. Ctrl-C reaches the whole process group; only the parent decides when workers stop."""
     os.nice(WORKER_NICENESS)
     gc_policy.apply()
+    limit_memory(limits.memory_bytes)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        serve(sock, job_spec)
+        serve(sock, job_spec, limits)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the parent is gone; nothing left to answer
     finally:

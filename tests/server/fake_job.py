@@ -3,8 +3,10 @@
 ``FakeInjector`` takes the place of ``workers.render.Injector`` in the pool (job spec
 ``tests.server.fake_job:FakeInjector``); ``build_fake_config`` takes the place of ``build_revision_config``.
 Pod annotations under ``test/`` steer the job: sleep, report the worker pid, record what was rendered, fail as the
-user's or our fault. Values steer the load: ``failLoad`` (refused), ``dieOnLoad`` (the worker dies compiling it),
-``loadSleepSeconds`` (a slow compile), ``loadPidFile`` (each compiling worker appends its pid).
+user's or our fault, burn CPU in Python (``test/spin``: interruptible) or in one C call (``test/spin-in-c``: not),
+allocate one large block (``test/allocate``), keep many small objects (``test/hoard``: a leak that bloats the heap)
+or return a large patch. Values steer the load: ``failLoad`` (refused), ``dieOnLoad`` (the worker dies compiling
+it), ``loadSleepSeconds`` (a slow compile), ``loadPidFile`` (each compiling worker appends its pid).
 """
 from __future__ import annotations
 
@@ -67,14 +69,34 @@ class FakeInjector:
             with open(annotations["test/record"], "a") as record:
                 record.write(f"{(pod.get('metadata') or {}).get('name')}\n")
         time.sleep(self._sleep + float(annotations.get("test/sleep", 0)))
+        _misbehave(annotations)
         if "test/fail" in annotations:
             raise InjectionError(annotations["test/fail"])
         if "test/bug" in annotations:
             raise RuntimeError(annotations["test/bug"])
+        padding = int(annotations.get("test/patch-padding", 0))
         return orjson.dumps([
+            *([{"op": "add", "path": "/metadata/annotations/test~1padding", "value": "x" * padding}] if padding else []),
             {"op": "add", "path": "/metadata/annotations/test~1rendered-by",
              "value": f"{self._config.revision}/{self._config.generation}/{facts.revision}"},
             {"op": "add", "path": "/metadata/annotations/test~1path-env",
              "value": orjson.dumps(facts.path_env, option=orjson.OPT_SORT_KEYS).decode()},
             {"op": "add", "path": "/metadata/annotations/test~1namespace", "value": facts.namespace},
         ])
+
+
+_HOARD: list[object] = []
+
+
+def _misbehave(annotations: Mapping[str, str]) -> None:
+    """What a hostile template can make a render do, in its plainest form."""
+    if "test/spin" in annotations:
+        end = time.process_time() + float(annotations["test/spin"])
+        while time.process_time() < end:
+            pass
+    if "test/spin-in-c" in annotations:
+        sum(range(int(float(annotations["test/spin-in-c"]))))
+    if "test/allocate" in annotations:
+        bytearray(int(float(annotations["test/allocate"])))
+    if "test/hoard" in annotations:
+        _HOARD.extend(str(i) for i in range(int(float(annotations["test/hoard"]))))

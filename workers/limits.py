@@ -1,0 +1,81 @@
+"""The bounds every process that runs templates lives under, and the few system calls that enforce them.
+
+One revision's config is a shared risk in a process that serves every revision: a template can fold a huge
+constant while compiling, loop for hours or build a gigabyte string while rendering. So both kinds of process that
+run templates are bounded: the disposable config sandbox (``workers.sandbox``, compile + trial render) and the
+long-lived render workers (``workers.pool_worker``, one admission at a time). The numbers come from the
+``injector serve`` flags; they live here so the flags, the pool, the worker and the sandbox agree on them.
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import resource
+from dataclasses import dataclass
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Bounds of one admission in a render worker."""
+
+    cpu_seconds: float = 1.0
+    """CPU time one render may use before it is stopped (``--render-budget``); a 1.5 MiB pod takes ~0.15 s."""
+    kill_grace: float = 1.0
+    """Wall-clock time past ``cpu_seconds`` after which the parent kills a worker that did not stop by itself (a
+    single long C call such as a huge bignum power never reaches a point where it could be interrupted)."""
+    memory_bytes: int | None = 512 * MIB
+    """Address-space limit of each render worker (``--worker-memory-limit``): a too large allocation fails with
+    MemoryError instead of growing the worker. None: unbounded."""
+    max_patch_bytes: int = 6 * MIB
+    """Largest JSON Patch a render may return (``--max-patch-bytes``)."""
+
+    @property
+    def kill_after(self) -> float:
+        """Seconds after dispatch at which the parent replaces a worker still busy with the job."""
+        return self.cpu_seconds + self.kill_grace
+
+    @property
+    def healthy_resident_bytes(self) -> int | None:
+        """A worker whose resident memory stays above this after a job is replaced (fragmentation, leaks)."""
+        return None if self.memory_bytes is None else self.memory_bytes // 2
+
+
+@dataclass(frozen=True)
+class CompileLimits:
+    """Bounds of vetting one config generation in the disposable sandbox."""
+
+    cpu_seconds: float = 10.0
+    """CPU time for compiling every template and trial-rendering each (``--compile-budget``); Istio's chart
+    needs about 1 s."""
+    memory_bytes: int | None = 512 * MIB
+    """Address-space limit of the sandbox process (the same flag as the render workers')."""
+    max_code_bytes: int = 32 * MIB
+    """Largest compiled result the sandbox may hand back (folded constants live in it; Istio's chart is ~0.6 MiB)."""
+    wall_seconds: float = 30.0
+    """The sandbox is killed after this long whatever it does (the CPU limit does not count waiting)."""
+    trial_render_seconds: float = RenderLimits.cpu_seconds
+    """CPU budget of each trial render: the render budget of a real admission."""
+
+
+def limit_memory(limit_bytes: int | None) -> None:
+    """Bound this process's address space; allocations beyond it raise MemoryError."""
+    if limit_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+def resident_bytes() -> int:
+    """Current resident set size of this process (one read of /proc, cheap enough to do after every job)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def release_free_memory() -> None:
+    """Collect cyclic garbage (a failed render's traceback keeps its frames, and their big strings, alive until
+    then) and hand free heap pages back to the system where the C library can (glibc's ``malloc_trim``)."""
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)

@@ -1,0 +1,32 @@
+"""Stopping and reaping child processes from the event loop without threads (render workers, config sandboxes)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+
+def kill(process: Any) -> None:
+    """SIGKILL a ``multiprocessing`` process that has not exited yet."""
+    if process.pid is not None and process.exitcode is None:
+        try:
+            os.kill(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+async def reap(process: Any, timeout: float = 5.0) -> None:
+    """Wait for a process to exit (its sentinel becomes readable), killing it if it does not within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    loop.add_reader(process.sentinel, lambda: exited.done() or exited.set_result(None))
+    try:
+        async with asyncio.timeout(timeout):
+            await exited
+    except TimeoutError:
+        kill(process)
+        await asyncio.sleep(0.05)
+    finally:
+        loop.remove_reader(process.sentinel)
+    process.join(0)
