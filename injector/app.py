@@ -28,7 +28,9 @@ from injector.routing import resolve_revision
 from injector.sources.files import ConfigFiles, FileConfigSource, revision_layout
 from injector.tls import ReloadingTLS
 from workers.facts import RequestFacts
+from workers.limits import CompileLimits, RenderLimits
 from workers.pool import JobFailed, Overloaded, PoolError, WorkerPool
+from workers.sandbox import ConfigSandbox
 
 if TYPE_CHECKING:  # kubernetes-asyncio is imported only when --kube is on
     from injector.sources.kube_revisions import KubeSettings
@@ -54,11 +56,11 @@ def no_namespace_labels(namespace: str) -> Mapping[str, str]:
 
 
 def _default_build(*args: Any, **kwargs: Any) -> Any:
-    """Parse and validate config, values and mesh, but leave template compilation to the render workers.
+    """Parse and validate config, values and mesh, but leave template compilation to the config sandbox.
 
-    Compiling Istio's templates is ~0.6 s of CPU; done here it would hold the GIL against the event loop, and the
-    workers compile them anyway. A template that does not compile makes every worker refuse the generation, and
-    the pool's refusal rejects the change exactly like a parse error, so the last good snapshot keeps serving.
+    Compiling Istio's templates is ~0.7 s of CPU; done here it would hold the GIL against the event loop, and a
+    hostile template could make it take forever. The sandbox compiles it under bounds (see ``install_snapshot``);
+    its refusal rejects the change exactly like a parse error, so the last good snapshot keeps serving.
     """
     from workers.config.snapshot import build_revision_config
 
@@ -89,6 +91,11 @@ class ServerOptions:
     deadline_margin: float = 0.5
     """Answer this long before the apiserver gives up, to leave time for the reply to travel."""
     hang_grace: float = 5.0
+    render_limits: RenderLimits = field(default_factory=RenderLimits)
+    """Bounds of one admission's render: CPU budget, worker memory, patch size (``workers.limits``)."""
+    compile_limits: CompileLimits = field(default_factory=CompileLimits)
+    """Bounds of vetting a new config generation in the config sandbox (its trial renders get the render budget
+    given in ``compile_limits.trial_render_seconds``; ``injector serve`` sets both from ``--render-budget``)."""
     start_method: str = "forkserver"
     drain_timeout: float = 30.0
     stale: "StaleSettings | None" = None
@@ -101,6 +108,7 @@ class Services:
     registry: RevisionRegistry
     pool: WorkerPool
     metrics: InjectorMetrics
+    sandbox: ConfigSandbox
     patches: PatchCache = field(default_factory=PatchCache)
 
 
@@ -371,10 +379,14 @@ async def handle_metrics(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------------------------ lifecycle
 
 async def install_snapshot(services: Services, snapshot: Any, source: str = "") -> None:
-    """Make a built snapshot serve its revision: workers first, registry second, so no request ever names a
-    generation the workers lack. Every config source (files, informers) goes through here."""
+    """Make a built snapshot serve its revision: vetted in the config sandbox first (compiled and trial-rendered
+    under bounds; a serving revision with the same templates lends its compiled code), then loaded by the workers,
+    then swapped into the registry, so no request ever names a generation the workers lack and no worker ever
+    loads a config that failed vetting. Every config source (files, informers) goes through here."""
+    registry = services.registry
+    snapshot = await services.sandbox.prepare(snapshot, (registry.get(r) for r in registry.revisions()))
     await services.pool.load(snapshot, snapshot.generation)
-    services.registry.set(snapshot.revision, snapshot, source=source)
+    registry.set(snapshot.revision, snapshot, source=source)
 
 
 def _track_changes(services: Services) -> None:
@@ -449,8 +461,10 @@ def create_app(options: ServerOptions) -> web.Application:
     """The TLS-port application: /inject routes plus probes and metrics."""
     metrics = InjectorMetrics()
     pool = WorkerPool(options.workers, job=options.job, start_method=options.start_method,
-                      hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc)
-    services = Services(options, RevisionRegistry(), pool, metrics)
+                      hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc,
+                      limits=options.render_limits)
+    sandbox = ConfigSandbox(options.job, start_method=options.start_method, limits=options.compile_limits)
+    services = Services(options, RevisionRegistry(), pool, metrics, sandbox)
     metrics.watch(queue_depth=lambda: pool.queue_depth, busy=lambda: pool.busy, worker_pids=lambda: pool.pids,
                   ready=lambda: _is_ready(services), revision_queue_depths=pool.queue_depths)
     _track_changes(services)

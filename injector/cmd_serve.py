@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from injector.config_flags import add_config_arguments
+from workers.limits import MIB, CompileLimits, RenderLimits
 
 if TYPE_CHECKING:
     from injector.app import ServerOptions
@@ -71,6 +72,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between checks of the config and certificate files (default 1)")
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="on shutdown, how long in-flight admissions may take to finish (default 30)")
+    _add_limit_arguments(parser)
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Bounds on what one revision's templates may cost (``workers.limits``): a hostile or broken config must not
+    take CPU or memory from the other revisions."""
+    render, compile_ = RenderLimits(), CompileLimits()
+    parser.add_argument("--render-budget", type=float, default=render.cpu_seconds, metavar="SECONDS",
+                        help="CPU time one admission's render may use; beyond it the admission fails with a "
+                             f"message (default {render.cpu_seconds:g})")
+    parser.add_argument("--render-kill-grace", type=float, default=render.kill_grace, metavar="SECONDS",
+                        help="a render worker still busy this long after its budget ran out is killed and "
+                             f"replaced (default {render.kill_grace:g})")
+    parser.add_argument("--worker-memory-limit", type=int, default=render.memory_bytes // MIB, metavar="MIB",
+                        help="address-space limit of each render worker and of the config sandbox; a render "
+                             f"allocating more fails (default {render.memory_bytes // MIB}; 0: unbounded)")
+    parser.add_argument("--max-patch-bytes", type=int, default=render.max_patch_bytes,
+                        help=f"larger JSON patches fail the admission (default {render.max_patch_bytes // MIB} MiB)")
+    parser.add_argument("--compile-budget", type=float, default=compile_.cpu_seconds, metavar="SECONDS",
+                        help="CPU time for compiling and trial-rendering a new config in its sandbox (and a "
+                             "third of its wall-clock time); beyond it the change is rejected "
+                             f"(default {compile_.cpu_seconds:g})")
+
+
+def _limits_from(args: argparse.Namespace) -> tuple[RenderLimits, CompileLimits]:
+    memory = args.worker_memory_limit * MIB or None
+    render = RenderLimits(cpu_seconds=args.render_budget, kill_grace=args.render_kill_grace, memory_bytes=memory,
+                          max_patch_bytes=args.max_patch_bytes)
+    return render, CompileLimits(cpu_seconds=args.compile_budget, memory_bytes=memory,
+                                 wall_seconds=3 * args.compile_budget, trial_render_seconds=args.render_budget)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,8 +137,10 @@ def _options(args: argparse.Namespace) -> "ServerOptions":
 
         facts = load_cluster_facts(args.cluster_facts)
         cluster = {"facts_for": facts.facts_for, "namespace_labels": facts.namespace_labels}
+    render_limits, compile_limits = _limits_from(args)
     return ServerOptions(
         config_files=files, config_dir=args.config_dir, revision=args.revision or "default", workers=args.workers,
+        render_limits=render_limits, compile_limits=compile_limits,
         **cluster,
         watch_config=args.config_dir is not None, tls=ReloadingTLS(args.tls_cert_file, args.tls_key_file),
         watch_interval=args.watch_interval, max_body_bytes=args.max_body_bytes,

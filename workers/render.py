@@ -30,6 +30,7 @@ from workers.selection import select_templates
 from workers.strip import reinsert_overrides, strip_pod
 from workers.template_data import build_template_data, effective_proxy_config
 from workers.templates.errors import TemplateError
+from workers.trial_render import trial_render
 from workers.validate import validate_annotations
 from workers.workload import WorkloadMeta, workload_of_pod
 from workers.yamlchunks import ChunkedYaml
@@ -69,6 +70,15 @@ class Injector:
         self.config = config
         self.templates = config.templates()
         self._rendered: OrderedDict[bytes, list[tuple[dict[str, Any], dict[str, Any]]]] = OrderedDict()
+
+    @classmethod
+    def prepare(cls, config: RevisionConfig, render_seconds: float) -> RevisionConfig:
+        """Config sandbox side (``workers.sandbox``): compile once, trial-render every template under the render
+        budget, and return the snapshot carrying its compiled code, which render workers load without compiling."""
+        prepared = config.with_compiled_code()
+        injector = cls(prepared)
+        trial_render(injector, injector.templates.names, prepared.revision, render_seconds)
+        return prepared
 
     def inject_admission(self, pod_json: bytes, facts: RequestFacts) -> bytes:
         """Webhook entry point: raw pod bytes in, JSON Patch bytes out. Raises InjectionError."""

@@ -14,18 +14,24 @@ from injector.app import ServerOptions
 from injector.sources.files import ConfigFiles
 from tests.server.conftest import MakeWebhook, metric, patch_of, pod, review
 from tests.server.serve_process import free_port, start_serve, wait_ready
+from workers.limits import RenderLimits
 
 REAL = {"job": ServerOptions.job, "build": ServerOptions.build}
 
 
 def slow_config(inner_loops: int) -> str:
-    """A Jinja2 template that burns CPU before emitting a tiny sidecar: ~1.8s per 100 inner loops here."""
+    """A Jinja2 template that burns CPU before emitting a tiny sidecar for pods annotated ``slow`` (~1.8s per 100
+    inner loops here), so the config passes its trial render and only those admissions are slow."""
     return (
         "policy: enabled\ntemplateLanguage: jinja2\ntemplates:\n  sidecar: |\n"
-        f"    {{% for i in range(100000) %}}{{% for j in range({inner_loops}) %}}{{% set x = i * j %}}"
-        "{% endfor %}{% endfor %}\n"
+        "    {% if ObjectMeta.annotations.slow %}"
+        f"{{% for i in range(100000) %}}{{% for j in range({inner_loops}) %}}{{% set x = i + j %}}"
+        "{% endfor %}{% endfor %}{% endif %}\n"
         "    spec:\n      containers:\n      - name: istio-proxy\n        image: proxy\n"
     )
+
+
+SLOW = {"slow": "true"}
 
 
 def _proxy_env(patch: list[dict]) -> dict[str, str]:
@@ -50,9 +56,10 @@ async def test_embedded_config_injects_a_sidecar_with_url_cluster_and_network(ma
 
 async def test_real_template_made_slow_hits_the_deadline(make_webhook: MakeWebhook, tmp_path: Path) -> None:
     (tmp_path / "config").write_text(slow_config(2000))
-    webhook = await make_webhook(config_files=ConfigFiles.from_directory(tmp_path), hang_grace=0.5, **REAL)
+    webhook = await make_webhook(config_files=ConfigFiles.from_directory(tmp_path), hang_grace=0.5,
+                                 render_limits=RenderLimits(cpu_seconds=60.0), **REAL)
     started = time.monotonic()
-    reply = await webhook.admit(pod(name="slow"), path="/inject?timeout=2s")
+    reply = await webhook.admit(pod(name="slow", annotations=SLOW), path="/inject?timeout=2s")
     assert time.monotonic() - started < 2.0
     assert reply["response"]["allowed"] is False
     assert "test-ns/slow timed out after 1.50s" in reply["response"]["status"]["message"]
@@ -75,12 +82,12 @@ async def test_serve_command_drains_in_flight_requests_on_sigterm(cert_dir: Path
     process = await start_serve(
         port, "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
         "--config-dir", str(tmp_path), "--workers", "1", "--monitoring-port", str(monitoring),
-        "--log-format", "json", stderr=asyncio.subprocess.PIPE)
+        "--render-budget", "60", "--log-format", "json", stderr=asyncio.subprocess.PIPE)
     try:
         await wait_ready(f"http://127.0.0.1:{monitoring}/readyz", process)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as session:
             request = asyncio.ensure_future(session.post(
-                f"https://127.0.0.1:{port}/inject", data=orjson.dumps(review(pod(), uid="drain")),
+                f"https://127.0.0.1:{port}/inject", data=orjson.dumps(review(pod(annotations=SLOW), uid="drain")),
                 headers={"Content-Type": "application/json"}))
             await _until_a_worker_is_busy(session, f"http://127.0.0.1:{monitoring}/metrics")
             process.send_signal(signal.SIGTERM)
