@@ -128,9 +128,9 @@ class BlueProbe:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> list[Answer]:
-        answers = []
-        while not self._stop.is_set():
-            answers.append(await admit(self._webhook, "blue", mark_of=self._mark_of))
+        answers: list[Answer] = []
+        while not self._stop.is_set():  # a new pod each time: the same bytes would be answered from the patch cache
+            answers.append(await admit(self._webhook, "blue", mark_of=self._mark_of, name=f"probe-{len(answers)}"))
         return answers
 
     async def stop(self) -> list[Answer]:
