@@ -97,7 +97,7 @@ async def test_a_sandbox_that_stalls_is_killed_at_its_wall_clock_deadline() -> N
     sandbox = ConfigSandbox(FAKE_JOB, limits=CompileLimits(wall_seconds=0.5))
     started = time.monotonic()
     with pytest.raises(ConfigRejected, match=r"did not finish within 0.5s"):
-        await sandbox.prepare(build_fake_config(None, "loadSeconds: 60", None))
+        await sandbox.prepare(build_fake_config(None, "loadSleepSeconds: 60", None))
     assert time.monotonic() - started < 10.0
 
 

@@ -255,7 +255,8 @@ async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_
         assert reason in registry.status("red").last_error, (name, registry.status("red").last_error)
         assert (await admit(webhook, "red")).mark == "red-1", f"{name}: the last good generation serves"
         red = (await get_json(webhook, "/debug/revisions"))["revisions"]["red"]
-        assert red["served"] and red["generation"] == generation and reason in red["last_error"], (name, red)
+        assert red["served"] and red["generation"] == generation and red["pending"] is None, (name, red)
+        assert reason in red["rejected"]["reason"], (name, red)
         failures = metric(await webhook.metrics(), 'sidecar_injector_config_reload_failures_total{revision="red"}')
         assert failures == count, name
         assert await ready(webhook), f"{name}: a rejected change leaves the injector ready"
