@@ -7,9 +7,9 @@ config, and every revision lost its workers for as long as the config stayed. He
 trial-rendered once, in a child forked for this one config, under an address-space limit, a CPU-time limit and a
 wall-clock deadline; an overrun or a failure rejects the generation with a reason and nothing else is touched.
 
-The job factory decides what vetting means: ``factory.prepare(config, render_seconds) -> config`` when it has one
+The job factory decides what vetting means: ``factory.prepare(config, render_seconds) -> config``
 (``workers.render.Injector.prepare`` compiles, trial-renders every template and returns the snapshot carrying its
-compiled code, so the render workers load it in milliseconds), else ``factory(config)`` must succeed.
+compiled code, so the render workers load it in milliseconds). A factory without ``prepare`` has nothing to vet.
 """
 from __future__ import annotations
 
@@ -138,8 +138,6 @@ def _vet(payload: bytes, job_spec: str, limits: CompileLimits) -> bytes:
         prepare = getattr(factory, "prepare", None)
         if prepare is not None:
             config = prepare(config, limits.trial_render_seconds)
-        else:
-            factory(config)
         return _OK + pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
     except _OutOfCpu:
         reason = (f"compiling and trial-rendering the templates used more than {limits.cpu_seconds:g}s of CPU "

@@ -6,7 +6,8 @@ Pod annotations under ``test/`` steer the job: sleep, report the worker pid, rec
 user's or our fault, burn CPU in Python (``test/spin``: interruptible) or in one C call (``test/spin-in-c``: not),
 allocate one large block (``test/allocate``), keep many small objects (``test/hoard``: a leak that bloats the heap)
 or return a large patch. Values steer the load: ``failLoad`` (refused), ``dieOnLoad`` (the worker dies compiling
-it), ``loadSleepSeconds`` (a slow compile), ``loadPidFile`` (each compiling worker appends its pid).
+it), ``loadSleepSeconds`` (a slow compile), ``loadPidFile`` (each compiling worker appends its pid); and the vetting
+in the config sandbox (``prepare``): ``vetFail`` (refused), ``vetSleepSeconds`` (a vetting that stalls).
 """
 from __future__ import annotations
 
@@ -59,6 +60,14 @@ class FakeInjector:
             raise ValueError("this config does not compile in a worker")
         self._config = config
         self._sleep = float(config.values.get("sleepSeconds", 0))
+
+    @classmethod
+    def prepare(cls, config: FakeRevisionConfig, render_seconds: float) -> FakeRevisionConfig:
+        """Vetting in the config sandbox, as ``workers.render.Injector.prepare`` (which compiles) is there."""
+        time.sleep(float(config.values.get("vetSleepSeconds", 0)))
+        if config.values.get("vetFail"):
+            raise ValueError("this config fails its vetting")
+        return config
 
     def inject_admission(self, pod_json: bytes, facts: Any) -> bytes:
         pod = orjson.loads(pod_json)

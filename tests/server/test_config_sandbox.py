@@ -97,16 +97,16 @@ async def test_a_sandbox_that_stalls_is_killed_at_its_wall_clock_deadline() -> N
     sandbox = ConfigSandbox(FAKE_JOB, limits=CompileLimits(wall_seconds=0.5))
     started = time.monotonic()
     with pytest.raises(ConfigRejected, match=r"did not finish within 0.5s"):
-        await sandbox.prepare(build_fake_config(None, "loadSleepSeconds: 60", None))
+        await sandbox.prepare(build_fake_config(None, "vetSleepSeconds: 60", None))
     assert time.monotonic() - started < 10.0
 
 
-async def test_a_job_without_prepare_is_vetted_by_loading_it() -> None:
+async def test_the_job_factory_decides_what_vetting_means() -> None:
     sandbox = ConfigSandbox(FAKE_JOB)
     config = build_fake_config(None, "x: 1", None, generation=7)
     assert await sandbox.prepare(config) == config
-    with pytest.raises(ConfigRejected, match="ValueError: this config does not compile in a worker"):
-        await sandbox.prepare(build_fake_config(None, "failLoad: true", None))
+    with pytest.raises(ConfigRejected, match="ValueError: this config fails its vetting"):
+        await sandbox.prepare(build_fake_config(None, "vetFail: true", None))
 
 
 async def test_a_config_with_the_templates_of_a_serving_one_reuses_its_code() -> None:

@@ -10,7 +10,6 @@ a message that says why, and the workers must stay within their memory bound.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from injector.sources.kube_revisions import REJECTED_REASON, KubeSettings
 from tests.fakekube import FakeKube
 from tests.fakekube.fixtures import FAST_BACKOFF, eventually, fake_kube, kubeconfig  # noqa: F401
 from tests.server.conftest import MakeWebhook, Webhook, annotations_of, metric, pod, review
+from tests.server.hostile_configs import GO_ATTACKS, JINJA_ATTACKS, attack_config, hostile_changes
 from tests.server.procfs import peak_resident_bytes
-from tests.server.revisions_support import eventually_async, injected
+from tests.server.revisions_support import eventually_async, injected, write_revision
 from tests.server.serve_process import free_port, start_serve, wait_ready
 from workers.limits import MIB, CompileLimits, RenderLimits
 
@@ -41,46 +41,14 @@ MarkOf = Callable[[dict], "str | None"]
 BUDGET = 0.3
 """CPU seconds per render in most tests here: small, because this machine may give a worker a sixth of a core."""
 
-JINJA_ATTACKS = (
-    "{% set attack = ObjectMeta.annotations.attack %}"
-    "{% if attack == 'loops' %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-    "{% endif %}"
-    "{% if attack == 'memory' %}{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
-    "{% endfor %}{% endif %}"
-    # Each squaring is one C call, the budget is checked between them; ** itself is refused (too large).
-    "{% if attack == 'bignum' %}{% set ns = namespace(x=2 ** 99999 + 12345) %}{% for i in range(20) %}"
-    "{% set ns.x = ns.x * ns.x %}{% endfor %}{% endif %}"
-)
-GO_ATTACKS = (
-    '{{ $attack := index .ObjectMeta.Annotations "attack" }}'
-    '{{ if eq $attack "range" }}{{ range $i := 1000000000 }}{{ end }}{{ end }}'
-    '{{ if eq $attack "printf" }}{{ $s := "x" }}{{ range $i := 40 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ end }}'
-)
-
-
-def config(mark: str, preamble: str = "", language: str = "jinja2") -> str:
-    """A revision config whose sidecar carries ``MARK=<mark>``, with ``preamble`` rendered first."""
-    head = "templateLanguage: jinja2\n" if language == "jinja2" else ""
-    return (f"policy: enabled\n{head}templates:\n  sidecar: |\n    {preamble}\n"
-            "    spec:\n      containers:\n      - name: istio-proxy\n        image: proxy\n"
-            f"        env:\n        - name: MARK\n          value: \"{mark}\"\n")
-
-
-def write_revision(root: Path, revision: str, text: str) -> None:
-    """Atomically, as kubelet's symlink swap does."""
-    directory = root / revision
-    directory.mkdir(exist_ok=True)
-    (directory / ".config.tmp").write_text(text)
-    os.replace(directory / ".config.tmp", directory / "config")
-
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     root = tmp_path / "revisions"
     root.mkdir()
-    write_revision(root, "blue", config("blue-1"))
-    write_revision(root, "red", config("red-1", JINJA_ATTACKS))
-    write_revision(root, "amber", config("amber-1", GO_ATTACKS, language="go"))
+    write_revision(root, "blue", attack_config("blue-1"))
+    write_revision(root, "red", attack_config("red-1", JINJA_ATTACKS))
+    write_revision(root, "amber", attack_config("amber-1", GO_ATTACKS, language="go"))
     return root
 
 
@@ -224,20 +192,14 @@ async def test_a_render_stuck_in_one_c_call_is_cut_off_and_its_worker_replaced(
 
 # ------------------------------------------------------------------------------------------------ bounded compile
 
-HOSTILE_CHANGES = [
-    ("folded power", config("red-2", "{{ 7 ** 100000000 % 2 }}"), "7 ** 100000000 is too large"),
-    ("folded repetition", config("red-2", "{{ 'a' * 100000000 }}"), "'*' would build 100000000 items"),
-    ("nested loops of 10^10",
-     config("red-2", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"),
-     f"used more than {BUDGET:g}s of CPU, the render budget"),
-    ("Go range over 10^9", config("red-2", "{{ range $i := 1000000000 }}{{ end }}", language="go"),
-     f"used more than {BUDGET:g}s of CPU, the render budget"),
-    ("gigabyte string", config("red-2", "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
-                                        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}"), "ran out of memory"),
-    ("bignum squaring", config("red-2", "{% set ns = namespace(x=2 ** 99999 + 12345) %}{% for i in range(20) %}"
-                                        "{% set ns.x = ns.x * ns.x %}{% endfor %}"),
-     f"used more than {BUDGET:g}s of CPU, the render budget"),
-]
+HOSTILE_REASONS = {
+    "folded power": "7 ** 100000000 is too large",
+    "folded repetition": "'*' would build 100000000 items",
+    "nested loops of 10^10": f"used more than {BUDGET:g}s of CPU, the render budget",
+    "Go range over 10^9": f"used more than {BUDGET:g}s of CPU, the render budget",
+    "gigabyte string": "ran out of memory",
+    "bignum squaring": f"used more than {BUDGET:g}s of CPU, the render budget",
+}
 
 
 async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_keeps_serving(
@@ -248,7 +210,8 @@ async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_
     generation = registry.get("red").generation
     workers = sorted(webhook.services.pool.pids)
     probe = BlueProbe(webhook)
-    for count, (name, text, reason) in enumerate(HOSTILE_CHANGES, start=1):
+    for count, (name, text) in enumerate(hostile_changes("red-2"), start=1):
+        reason = HOSTILE_REASONS[name]
         before = registry.status("red").error_at
         write_revision(root, "red", text)
         await eventually(lambda: registry.status("red").error_at != before, timeout=60)
@@ -264,7 +227,7 @@ async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_
     assert sorted(webhook.services.pool.pids) == workers, "no worker ever loaded a hostile config"
     assert metric(await webhook.metrics(), "sidecar_injector_pool_worker_restarts_total") == 0
 
-    write_revision(root, "red", config("red-3"))
+    write_revision(root, "red", attack_config("red-3"))
     await eventually(lambda: registry.status("red").last_error is None, timeout=60)
     assert (await admit(webhook, "red")).mark == "red-3"
 
@@ -274,15 +237,16 @@ async def test_a_hostile_configmap_update_is_rejected_with_a_warning_event(
     def injector_cm(revision: str, text: str) -> dict:
         return {"metadata": {"name": f"istio-sidecar-injector-{revision}"}, "data": {"config": text, "values": "{}"}}
 
-    fake_kube.create("configmaps", injector_cm("blue", config("blue-1")), "istio-system")
-    fake_kube.create("configmaps", injector_cm("red", config("red-1")), "istio-system")
+    fake_kube.create("configmaps", injector_cm("blue", attack_config("blue-1")), "istio-system")
+    fake_kube.create("configmaps", injector_cm("red", attack_config("red-1")), "istio-system")
     facts = KubeClusterFacts.from_flags({})
     settings = KubeSettings(str(kubeconfig), "istio-system", facts.live, sync_timeout=10, backoff=FAST_BACKOFF)
     webhook = await make_webhook(kube=settings, facts_for=facts.facts_for, namespace_labels=facts.namespace_labels,
                                  compile_limits=CompileLimits(trial_render_seconds=BUDGET), **REAL)
     await fake_kube.wait_for_watches("configmaps")
     probe = BlueProbe(webhook)
-    fake_kube.update("configmaps", injector_cm("red", HOSTILE_CHANGES[2][1]), "istio-system")
+    fake_kube.update("configmaps", injector_cm("red", dict(hostile_changes("red-2"))["nested loops of 10^10"]),
+                     "istio-system")
     await eventually(lambda: bool(fake_kube.events), timeout=60)
     [event] = fake_kube.events
     assert event["reason"] == REJECTED_REASON and event["type"] == "Warning"
