@@ -121,12 +121,6 @@ async def attack(webhook: Webhook, revision: str, annotations: dict[str, str], *
             for answer in answers]
 
 
-async def get_json(webhook: Webhook, path: str) -> dict:
-    async with webhook.session.get(webhook.url(path)) as response:
-        assert response.status == 200
-        return await response.json()
-
-
 async def ready(webhook: Webhook) -> bool:
     async with webhook.session.get(webhook.url("/readyz")) as response:
         return response.status == 200
@@ -162,7 +156,7 @@ async def test_slow_and_memory_hungry_renders_fail_fast_and_the_other_revision_k
     for pid in workers:
         assert peak_resident_bytes(pid) < 256 * MIB, f"worker {pid} grew past its bound"
     assert await ready(webhook)
-    debug = (await get_json(webhook, "/debug/revisions"))["revisions"]
+    debug = (await webhook.debug())["revisions"]
     assert all(debug[r]["served"] and debug[r]["last_error"] is None for r in ("blue", "red", "amber"))
     assert (await admit(webhook, "red")).mark == "red-1", "the attacked revision still serves other pods"
 
@@ -217,7 +211,7 @@ async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_
         await eventually(lambda: registry.status("red").error_at != before, timeout=60)
         assert reason in registry.status("red").last_error, (name, registry.status("red").last_error)
         assert (await admit(webhook, "red")).mark == "red-1", f"{name}: the last good generation serves"
-        red = (await get_json(webhook, "/debug/revisions"))["revisions"]["red"]
+        red = (await webhook.debug())["revisions"]["red"]
         assert red["served"] and red["generation"] == generation and red["pending"] is None, (name, red)
         assert reason in red["rejected"]["reason"], (name, red)
         failures = metric(await webhook.metrics(), 'sidecar_injector_config_reload_failures_total{revision="red"}')
