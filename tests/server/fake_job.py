@@ -72,8 +72,10 @@ class FakeInjector:
     def inject_admission(self, pod_json: bytes, facts: Any) -> bytes:
         pod = orjson.loads(pod_json)
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        if "test/pid-file" in annotations:
-            Path(annotations["test/pid-file"]).write_text(str(os.getpid()))
+        if "test/pid-file" in annotations:  # atomically: a test polling for the file must never read it empty
+            pid_file = Path(annotations["test/pid-file"])
+            pid_file.with_name(f".{pid_file.name}.{os.getpid()}").write_text(str(os.getpid()))
+            os.replace(pid_file.with_name(f".{pid_file.name}.{os.getpid()}"), pid_file)
         if "test/record" in annotations:  # proves which pods were rendered at all, and in what order
             with open(annotations["test/record"], "a") as record:
                 record.write(f"{(pod.get('metadata') or {}).get('name')}\n")
