@@ -83,8 +83,8 @@ def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU time one admission's render may use; beyond it the admission fails with a "
                              f"message (default {render.cpu_seconds:g})")
     parser.add_argument("--render-kill-grace", type=float, default=render.kill_grace, metavar="SECONDS",
-                        help="a render worker still busy this long after its budget ran out is killed and "
-                             f"replaced (default {render.kill_grace:g})")
+                        help="a render worker that used this much more CPU time than the render budget on one "
+                             f"admission without stopping is killed and replaced (default {render.kill_grace:g})")
     parser.add_argument("--worker-memory-limit", type=int, default=render.memory_bytes // MIB, metavar="MIB",
                         help="address-space limit of each render worker and of the config sandbox; a render "
                              f"allocating more fails (default {render.memory_bytes // MIB}; 0: unbounded)")

@@ -24,8 +24,9 @@ class RenderLimits:
     cpu_seconds: float = 1.0
     """CPU time one render may use before it is stopped (``--render-budget``); a 1.5 MiB pod takes ~0.15 s."""
     kill_grace: float = 1.0
-    """Wall-clock time past ``cpu_seconds`` after which the parent kills a worker that did not stop by itself (a
-    single long C call such as a huge bignum power never reaches a point where it could be interrupted)."""
+    """CPU time past ``cpu_seconds`` after which the parent kills a worker that did not stop by itself (a single
+    long C call never reaches a point where it could be interrupted). CPU, read from /proc, so a worker that is
+    merely slowed by a busy machine is never killed for it."""
     memory_bytes: int | None = 512 * MIB
     """Address-space limit of each render worker (``--worker-memory-limit``): a too large allocation fails with
     MemoryError instead of growing the worker. None: unbounded."""
@@ -34,7 +35,7 @@ class RenderLimits:
 
     @property
     def kill_after(self) -> float:
-        """Seconds after dispatch at which the parent replaces a worker still busy with the job."""
+        """CPU seconds of one job after which the parent replaces the worker still busy with it."""
         return self.cpu_seconds + self.kill_grace
 
     @property

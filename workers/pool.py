@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from workers import pool_worker as proto
 from workers.limits import RenderLimits
-from workers.processes import kill, reap
+from workers.processes import cpu_seconds, kill, reap
 from workers.scheduler import Refusal, Scheduler, Settings, size_class
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ class _Worker:
     dead: bool = False
     retiring: bool = False
     """The worker said it exits after its current job (it grew too large): it takes no new one."""
+    cpu_when_idle: float = 0.0
+    """Its CPU seconds as of its last answer: what a job it runs now has used is measured from here."""
     started: float = 0.0
 
     @property
@@ -123,8 +125,9 @@ class WorkerPool:
     ``job`` is a ``"module:factory"`` path resolved in the worker: ``factory(config)`` returns an object with
     ``inject_admission(pod_json, facts) -> bytes``. ``hang_grace`` is how long a worker may keep running a job
     whose caller gave up before it is killed and replaced (a template stuck in a loop must not hold a worker).
-    ``limits`` bound every job (see ``pool_worker``); a job still running ``limits.kill_after`` seconds after it
-    was handed over fails and its worker is replaced at once: it is stuck where its own budget cannot stop it.
+    ``limits`` bound every job (see ``pool_worker``); a job that has used ``limits.kill_after`` seconds of CPU
+    without being answered fails and its worker is replaced at once: it is stuck where its own budget cannot stop
+    it. CPU, not wall-clock time, so that a worker slowed by a busy machine is never taken for a stuck one.
     ``first_request_id`` lets tests start the 32-bit job ids next to their wrap.
     """
 
@@ -340,22 +343,30 @@ class WorkerPool:
             job.attempts += 1
             worker.job = job
             self._write(worker, job.frame)
-            job.watchdog = self._loop.call_later(self._limits.kill_after, self._overran, worker, job)
+            job.watchdog = self._loop.call_later(self._limits.kill_after, self._watch, worker, job)
         if self._retiring:
             self._drop_retired()
         self._notify_idle()
 
-    def _overran(self, worker: _Worker, job: _Job) -> None:
-        """The job outlived its budget plus grace: fail it (never retried: it would stall the next worker too)."""
+    def _watch(self, worker: _Worker, job: _Job) -> None:
+        """Still running: kill the worker once the job has used its budget plus grace in CPU (it cannot have before
+        as much wall-clock time passed, so this first looks then), else look again when it could have."""
         if worker.job is not job or worker.dead:
             return
-        log.warning("render worker pid %s still busy %.1fs after it took a job: killing it",
-                    worker.process.pid, self._limits.kill_after)
-        if not job.future.done():
+        now = cpu_seconds(worker.process.pid)
+        used = 0.0 if now is None else now - worker.cpu_when_idle  # None: it just died, its death is on the way
+        left = self._limits.kill_after - used
+        assert self._loop is not None
+        if left > 0:
+            job.watchdog = self._loop.call_later(max(left, 0.05), self._watch, worker, job)
+            return
+        log.warning("render worker pid %s used %.1fs of CPU on one job without stopping: killing it",
+                    worker.process.pid, used)
+        if not job.future.done():  # never retried: it would stall the next worker too
             job.future.set_exception(JobFailed(
-                f"rendering did not stop within {self._limits.kill_after:g}s (the render budget of "
-                f"{self._limits.cpu_seconds:g}s of CPU plus {self._limits.kill_grace:g}s); its render worker was "
-                "replaced", user_error=True))
+                f"rendering did not stop after {self._limits.kill_after:g}s of CPU (the render budget of "
+                f"{self._limits.cpu_seconds:g}s plus {self._limits.kill_grace:g}s); its render worker was replaced",
+                user_error=True))
         self._on_death(worker)
 
     @staticmethod
@@ -442,6 +453,8 @@ class WorkerPool:
             end = size + meta_len + body_len
             if len(buf) < end:
                 break
+            if meta_len == proto.CPU_TIME.size:
+                (worker.cpu_when_idle,) = proto.CPU_TIME.unpack_from(buf, size)
             body = bytes(buf[size + meta_len:end])
             del buf[:end]
             if kind == proto.RESULT:

@@ -19,6 +19,7 @@ import pickle
 import signal
 import socket
 import struct
+import time
 import traceback
 from typing import Any, Callable, Protocol
 
@@ -30,6 +31,8 @@ from workers.limits import MIB, RenderLimits, limit_memory, release_free_memory,
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
+CPU_TIME = struct.Struct("!d")
+"""The worker's CPU seconds so far, sent with every answer: the parent's baseline for the next job's CPU use."""
 REQUEST_ID_LIMIT = 1 << 32
 """Request ids are 32-bit in the header: they wrap, which is safe because an id only has to tell a worker's
 current job from a stale reply, and a worker runs one job at a time."""
@@ -43,11 +46,11 @@ def next_request_id(previous: int) -> int:
 LOAD = 1
 """parent -> worker: compile the pickled config in ``body`` under ``generation``."""
 LOADED = 2
-"""worker -> parent: answer to LOAD; ``body`` is the error text when status is not OK."""
+"""worker -> parent: answer to LOAD; ``body`` is the error text when status is not OK; ``meta`` = ``CPU_TIME``."""
 JOB = 3
 """parent -> worker: ``meta`` = pickled RequestFacts, ``body`` = raw pod JSON."""
 RESULT = 4
-"""worker -> parent: ``body`` = patch bytes (OK) or the error text."""
+"""worker -> parent: ``body`` = patch bytes (OK) or the error text; ``meta`` = ``CPU_TIME``."""
 RETIRE = 5
 """parent -> worker: forget ``generation``."""
 RETIRING = 6
@@ -131,6 +134,10 @@ def _run(job: Job, pod_json: bytes, meta: bytes, limits: RenderLimits) -> tuple[
     return OK, patch
 
 
+def _cpu_time() -> bytes:
+    return CPU_TIME.pack(time.process_time())
+
+
 def _healthy(limits: RenderLimits) -> bool:
     """Whether this worker is small enough to keep after a job. A render that failed half-way leaves garbage in
     reference cycles, and many small objects can leave the heap bloated: both are cleaned up before judging."""
@@ -158,17 +165,19 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))
-            sock.sendall(pack(RESULT, status=status, request_id=request_id, generation=generation, body=answer))
+            sock.sendall(pack(RESULT, status=status, request_id=request_id, generation=generation,
+                              meta=_cpu_time(), body=answer))
             if not healthy:
                 return
         elif kind == LOAD:
             try:
                 jobs[generation] = _load(factory, body)
-                reply = pack(LOADED, generation=generation)
+                reply = pack(LOADED, generation=generation, meta=_cpu_time())
             except ConfigError as exc:  # a config fault (e.g. a template that does not compile): its own words
-                reply = pack(LOADED, status=USER_ERROR, generation=generation, body=str(exc).encode())
+                reply = pack(LOADED, status=USER_ERROR, generation=generation, meta=_cpu_time(),
+                             body=str(exc).encode())
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which rejects the generation
-                reply = pack(LOADED, status=USER_ERROR, generation=generation,
+                reply = pack(LOADED, status=USER_ERROR, generation=generation, meta=_cpu_time(),
                              body=f"{type(exc).__name__}: {exc}".encode())
             sock.sendall(reply)
         elif kind == RETIRE:

@@ -1,10 +1,23 @@
-"""Stopping and reaping child processes from the event loop without threads (render workers, config sandboxes)."""
+"""Stopping, reaping and watching child processes from the event loop without threads (render workers, config
+sandboxes)."""
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
 from typing import Any
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def kill(process: Any) -> None:

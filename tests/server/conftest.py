@@ -26,7 +26,6 @@ from injector.app import SERVICES, ServerOptions, Services, create_app, create_m
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
 from tests.server.fake_job import build_fake_config
-from workers.limits import RenderLimits
 
 FAKE_JOB = "tests.server.fake_job:FakeInjector"
 
@@ -150,11 +149,9 @@ async def make_webhook(cert_dir: Path, client_ssl: ssl.SSLContext, tmp_path: Pat
 
     async def make(**overrides: Any) -> Webhook:
         tls = ReloadingTLS(cert_dir / "tls.crt", cert_dir / "tls.key")
-        # Fake renders are slow by sleeping (wall time, no CPU); the render watchdog would take them for stuck
-        # after 1 s + 1 s, so it waits a minute here: tests of the watchdog give render_limits themselves.
         options = ServerOptions(config_files=ConfigFiles(required=False), workers=2, job=FAKE_JOB,
                                 build=build_fake_config, tls=tls, watch_interval=0.1, hang_grace=1.0,
-                                drain_timeout=10.0, render_limits=RenderLimits(kill_grace=60.0))
+                                drain_timeout=10.0)
         app = create_app(replace(options, **overrides))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server(ssl=tls.context)

@@ -87,8 +87,8 @@ async def test_a_render_stuck_in_one_c_call_has_its_worker_replaced_at_once(
     pool = await started_pool(RenderLimits(cpu_seconds=0.3, kill_grace=0.5), restarts)
     closing.append(pool)
     failure, elapsed, pid = await failing(pool, pid_file, **{"test/spin-in-c": "1e12"})
-    assert failure.user_error and "did not stop within 0.8s" in str(failure) and "was replaced" in str(failure)
-    assert 0.8 <= elapsed < 10.0, "killed at budget + grace, not after the 60s hang grace"
+    assert failure.user_error and "did not stop after 0.8s of CPU" in str(failure) and "was replaced" in str(failure)
+    assert 0.8 <= elapsed < 30.0, "killed once it used its budget + grace, not after the 60s hang grace"
     assert restarts.count == 1
     patch, next_pid = await render(pool, pid_file)
     assert next_pid != pid and b"default/1/" in patch

@@ -139,9 +139,7 @@ RENDER_ATTACKS = [
 
 async def test_slow_and_memory_hungry_renders_fail_fast_and_the_other_revision_keeps_answering(
         root: Path, make_webhook: MakeWebhook) -> None:
-    # A long kill grace, so that even on a busy machine (a CPU second takes several wall seconds) every stop below
-    # is the render's own budget, and no worker needs replacing.
-    limits = RenderLimits(cpu_seconds=BUDGET, kill_grace=20.0, memory_bytes=256 * MIB)
+    limits = RenderLimits(cpu_seconds=BUDGET, memory_bytes=256 * MIB)
     webhook = await serving(root, make_webhook, render_limits=limits)
     assert (await admit(webhook, "red")).mark == "red-1" and (await admit(webhook, "amber")).mark == "amber-1"
     workers = sorted(webhook.services.pool.pids)
@@ -175,9 +173,8 @@ async def test_a_render_stuck_in_one_c_call_is_cut_off_and_its_worker_replaced(
     probe = BlueProbe(webhook, expected="blue", mark_of=fake_mark)
     answers = await attack(webhook, "red", {"test/spin-in-c": "1e12"}, mark_of=fake_mark)
     for answer in answers:
-        assert not answer.allowed and "did not stop within 2s" in (answer.message or ""), answer
+        assert not answer.allowed and "did not stop after 2s of CPU" in (answer.message or ""), answer
         assert "render worker was replaced" in (answer.message or "")
-        assert answer.latency < 8.0, f"cut off at budget + grace, not at the deadline: {answer}"
     await eventually_async(lambda: ready(webhook), timeout=30)
     await probe.stop()
     assert not workers & set(webhook.services.pool.pids), "both stuck workers were replaced"
