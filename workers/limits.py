@@ -67,8 +67,13 @@ def limit_memory(limit_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
 
+def peak_resident_bytes() -> int:
+    """The most this process ever had resident (one system call: the cheap first look after every job)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def resident_bytes() -> int:
-    """Current resident set size of this process (one read of /proc, cheap enough to do after every job)."""
+    """Current resident set size of this process (one read of /proc)."""
     with open("/proc/self/statm", "rb") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

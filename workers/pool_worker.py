@@ -27,7 +27,8 @@ from workers import gc_policy
 from workers.budget import BudgetExceeded, cpu_budget
 from workers.config.errors import ConfigError
 from workers.errors import InjectionError
-from workers.limits import MIB, RenderLimits, limit_memory, release_free_memory, resident_bytes
+from workers.limits import (MIB, RenderLimits, limit_memory, peak_resident_bytes, release_free_memory,
+                            resident_bytes)
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
@@ -142,7 +143,7 @@ def _healthy(limits: RenderLimits) -> bool:
     """Whether this worker is small enough to keep after a job. A render that failed half-way leaves garbage in
     reference cycles, and many small objects can leave the heap bloated: both are cleaned up before judging."""
     bound = limits.healthy_resident_bytes
-    if bound is None or resident_bytes() <= bound:
+    if bound is None or peak_resident_bytes() <= bound or resident_bytes() <= bound:
         return True
     release_free_memory()
     return resident_bytes() <= bound
