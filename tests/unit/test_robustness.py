@@ -69,3 +69,20 @@ def test_wrongly_typed_objects_in_annotations_name_the_field(injector: Injector,
     with pytest.raises(InjectionError, match=f"failed to run injection template: .*json: cannot unmarshal .* "
                                              f"into Go struct field {field} of type"):
         injector.inject_admission(orjson.dumps(pod), RequestFacts(namespace="ns"))
+
+
+LAUGHS = "".join(f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}" if i else "x"] * 10) + "]\n"
+                 for i in range(9))
+
+
+@pytest.mark.parametrize(("annotations", "error"), [
+    ({"proxy.istio.io/config": LAUGHS + "proxyMetadata: {k: *i}\n"}, "document contains excessive aliasing"),
+    ({"proxy.istio.io/config": "a: &a [1, *a]\n"}, "anchor value contains itself"),
+    ({"inject.istio.io/templates": ",".join(["sidecar"] * 10_000)}, "selects more than 64 templates"),
+])
+def test_annotations_that_would_expand_without_bound_are_refused(injector: Injector, annotations: dict[str, str],
+                                                                error: str) -> None:
+    pod = orjson.loads(orjson.dumps(BASE))
+    pod["metadata"]["annotations"] = annotations
+    with pytest.raises(InjectionError, match=error):
+        injector.inject_admission(orjson.dumps(pod), RequestFacts(namespace="ns"))

@@ -5,6 +5,8 @@ from typing import Any
 
 import yaml
 
+from workers import yamlguard
+
 
 class ConfigError(ValueError):
     """Invalid injector configuration. The message names the key (or file) and the problem."""
@@ -24,7 +26,7 @@ def load_yaml_mapping(text: str | None, *, source: str, problem: str) -> dict[st
     if not text or not text.strip():
         return {}
     try:
-        raw = yaml.load(text, Loader=yaml.CSafeLoader)
+        raw = yamlguard.load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, f"{problem}: {exc}") from exc
     if raw is None:

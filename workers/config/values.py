@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from workers import yamlguard
 from workers.config.errors import ConfigError
 
 
@@ -33,7 +34,7 @@ def parse_values(text: str | None, *, source: str = "values") -> dict[str, Any]:
         raw = json.loads(text, parse_int=float)
     except ValueError:
         try:
-            raw = _floats(yaml.load(text, Loader=yaml.CSafeLoader))
+            raw = _floats(yamlguard.load(text))
         except yaml.YAMLError as exc:
             raise ConfigError(source, f"could not parse configuration values: {exc}") from exc
     if raw is None:
