@@ -41,6 +41,10 @@ reads, the Kubernetes client's connections. Render workers add ``FDS_PER_WORKER`
 FDS_PER_WORKER = 4
 MAX_DEFAULT_CONNECTIONS = 4096
 """Default cap even when the fd limit allows more: about 50 KB of memory per idle TLS connection."""
+ACCEPT_BATCH = 64
+"""Connections accepted per wake-up of the accept loop: one per loop iteration would leave a burst of new
+connections (an apiserver opening many at once) in the kernel's backlog, and once that overflows their SYNs are
+dropped and retried after 1, 3, 7, 15 s."""
 ACCEPT_RETRY_DELAY = 0.1
 """After accept failed for lack of descriptors: the waiting connection stays queued in the kernel meanwhile."""
 LINGER = 2.0
@@ -212,17 +216,24 @@ class GuardedSite(web.BaseSite):
         while True:
             try:
                 sock, _ = await self.loop.sock_accept(self._listener)
+                self._take(sock)
+                for _ in range(ACCEPT_BATCH - 1):  # the rest of a burst now, not one per loop iteration
+                    sock, _ = self._listener.accept()
+                    self._take(sock)
+            except BlockingIOError:
+                continue
             except OSError as exc:  # EMFILE/ENFILE/ENOBUFS: the connection waits in the backlog meanwhile
                 self.refused("fd_limit", exc)
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            if len(self.connections) >= self.limits.max_connections and not self._evict():
-                sock.close()
-                self.refused("limit")
-                continue
-            connection = _Connection(self, self._runner.server())  # type: ignore[misc]
-            self.connections.add(connection)
-            connection.handshake = self.loop.create_task(self._handshake(sock, connection))
+
+    def _take(self, sock: socket.socket) -> None:
+        if len(self.connections) >= self.limits.max_connections and not self._evict():
+            sock.close()
+            self.refused("limit")
+            return
+        connection = _Connection(self, self._runner.server())  # type: ignore[misc]
+        self.connections.add(connection)
+        connection.handshake = self.loop.create_task(self._handshake(sock, connection))
 
     async def _handshake(self, sock: socket.socket, connection: _Connection) -> None:
         """Hand the socket to the event loop (TLS: after the handshake, within ``header_timeout``). The socket
