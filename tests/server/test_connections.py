@@ -37,7 +37,7 @@ async def connect(serve: Serve, client_ssl: ssl.SSLContext | None
     return await asyncio.open_connection("127.0.0.1", serve.port, ssl=client_ssl, server_hostname="localhost")
 
 
-async def closed_after(reader: asyncio.StreamReader, started: float, limit: float = 60.0) -> float:
+async def closed_after(reader: asyncio.StreamReader, started: float, limit: float = 180.0) -> float:
     """Seconds from ``started`` until the server closed the connection (reading and dropping what it sends)."""
     async with asyncio.timeout(limit):
         try:
