@@ -8,8 +8,9 @@ whose sidecar template spends seconds of CPU in nested loops on every render. Th
 ``--duration`` seconds twice: alone, then while pods are created in the hostile revision at ``--attack-rate`` per
 second (``/rev/hostile/inject``, open loop like the healthy load; ``?timeout=10s`` both). Open loop, not back to
 back: a refused request must not make the attacker faster, or the benchmark measures a flood of the front end
-(``bench/overload_bench.py``'s subject) instead of the sharing of the render workers. Reported for the healthy revision, per phase: p50/p99 latency and
-the fraction answered with an injected pod; for the attack: how its requests were answered.
+(``bench/overload_bench.py``'s subject) instead of the sharing of the render workers. Reported for the healthy
+revision, per phase: p50/p99 latency and the fraction answered with an injected pod; for the attack: how its
+requests were answered.
 """
 from __future__ import annotations
 
