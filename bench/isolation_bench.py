@@ -1,16 +1,23 @@
-"""Revision isolation: a healthy revision under steady load while another revision is attacked, in one run.
+"""Revision isolation: a healthy revision under steady load while other revisions are attacked, in one run.
 
-    python bench/isolation_bench.py [--rate 30] [--duration 20] [--attack-rate 10] [--workers 2] [--json]
+    python bench/isolation_bench.py [--rate 30] [--duration 20] [--attack-rate 10] [--workers 2]
+                                    [--attacks loops,range,memory,printf,compile] [--serve-flag=--render-budget=0.5]
+                                    [--json]
 
-``injector serve --config-dir`` with two revisions: ``healthy`` (the embedded default templates) and ``hostile``,
-whose sidecar template spends seconds of CPU in nested loops on every render. The load generator
-(bench/loadgen.py, its own process) sends ``--rate`` distinct pods per second to ``/rev/healthy/inject`` for
-``--duration`` seconds twice: alone, then while pods are created in the hostile revision at ``--attack-rate`` per
-second (``/rev/hostile/inject``, open loop like the healthy load; ``?timeout=10s`` both). Open loop, not back to
-back: a refused request must not make the attacker faster, or the benchmark measures a flood of the front end
-(``bench/overload_bench.py``'s subject) instead of the sharing of the render workers. Reported for the healthy
-revision, per phase: p50/p99 latency and the fraction answered with an injected pod; for the attack: how its
-requests were answered.
+``injector serve --config-dir`` with three revisions: ``healthy`` (the embedded default templates), ``hostile``
+(Jinja2) and ``hostile-go`` (Go templates) from ``tests/server/hostile_configs.py``: working configs whose sidecar
+template misbehaves for pods annotated ``attack: <kind>`` (a config that misbehaved for every pod would be rejected
+by vetting and never serve). The load generator (bench/loadgen.py, its own process) sends ``--rate`` distinct pods
+per second to ``/rev/healthy/inject`` for ``--duration`` seconds, alone and under each attack in turn (alone,
+attack 1, alone, attack 2, ... so each attack has a baseline next to it): attack pods created at ``--attack-rate``
+per second (open loop like the healthy load: a refused request must not make the attacker faster, or the benchmark
+measures a flood of the front end, ``bench/overload_bench.py``'s subject, instead of the sharing of the render
+workers), or, for ``compile``, a new hostile config for ``hostile`` every half second (each one vetted and
+rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per phase: p50/p99 latency and the
+fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
+how many render workers were replaced. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
+``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
+squarings), ``compile`` (hostile config changes).
 """
 from __future__ import annotations
 
@@ -23,28 +30,23 @@ import json
 import ssl
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.overload_bench import generate, kind_of, percentile  # noqa: E402
-from tests.server.conftest import run_certs  # noqa: E402
+from tests.server.conftest import metric, run_certs  # noqa: E402
+from tests.server.hostile_configs import GO_ATTACKS, JINJA_ATTACKS, attack_config, hostile_changes  # noqa: E402
 from tests.server.revisions_support import write_revision  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
 
-HOSTILE_CONFIG = """policy: enabled
-templateLanguage: jinja2
-templates:
-  sidecar: |
-    {%- for i in range(100000) %}{% for j in range(40) %}{% endfor %}{% endfor %}
-    spec:
-      containers:
-      - name: istio-proxy
-        image: proxy
-"""
-"""Four million empty loop iterations per render: seconds of CPU, no memory to speak of."""
+ATTACKED_REVISION = {"loops": "hostile", "memory": "hostile", "bignum": "hostile", "range": "hostile-go",
+                     "printf": "hostile-go", "compile": "hostile"}
 
 
 def summary(records: list[list[Any]]) -> dict[str, Any]:
@@ -58,50 +60,116 @@ def summary(records: list[list[Any]]) -> dict[str, Any]:
             "answers": dict(kinds.most_common())}
 
 
+class Server:
+    """The server's own counters, read from /metrics between phases."""
+
+    def __init__(self, base: str, ca: str) -> None:
+        self._base = base
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+            ssl=ssl.create_default_context(cafile=ca)))
+
+    async def counter(self, name: str) -> float:
+        async with self._session.get(f"{self._base}/metrics") as response:
+            return metric(await response.text(), name)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+async def compile_attack(revisions: Path, duration: float, server: Server) -> dict[str, Any]:
+    """A new hostile config for ``hostile`` every half second; how many the server rejected."""
+    failures = 'sidecar_injector_config_reload_failures_total{revision="hostile"}'
+    before = await server.counter(failures)
+    changes = hostile_changes("hostile-change")
+    written = 0
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        name, text = changes[written % len(changes)]
+        write_revision(revisions, "hostile", text.replace("hostile-change", f"hostile-change-{written}"))
+        written += 1
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2.0)  # the last change is judged
+    return {"changes_written": written, "changes_rejected": int(await server.counter(failures) - before)}
+
+
+async def phase(kind: str, healthy: dict[str, Any], attack: dict[str, Any], revisions: Path,
+                server: Server) -> tuple[dict[str, Any], dict[str, Any] | None, float]:
+    """Healthy load alone (``kind`` "alone") or under one attack; returns both summaries and worker restarts."""
+    restarts = "sidecar_injector_pool_worker_restarts_total"
+    before = await server.counter(restarts)
+    if kind == "alone":
+        records, attacked = (await generate(healthy))["records"], None
+    elif kind == "compile":
+        load, attacked = await asyncio.gather(generate(healthy),
+                                              compile_attack(revisions, healthy["duration"], server))
+        records = load["records"]
+    else:
+        url = attack["url"].replace("{revision}", ATTACKED_REVISION[kind])
+        load, hostile = await asyncio.gather(generate(healthy), generate(
+            {**attack, "url": url, "annotations": {"attack": kind}}))
+        records, attacked = load["records"], summary(hostile["records"])
+    return summary(records), attacked, await server.counter(restarts) - before
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    kinds = [kind for kind in args.attacks.split(",") if kind]
+    unknown = set(kinds) - set(ATTACKED_REVISION)
+    if unknown:
+        raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKED_REVISION)}")
     with tempfile.TemporaryDirectory(prefix="isolation-bench-") as tmp:
         work = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
             assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(work / "tls")) == 0
         revisions = work / "revisions"
         revisions.mkdir()
-        write_revision(revisions, "hostile", HOSTILE_CONFIG, values="{}\n")
+        write_revision(revisions, "hostile", attack_config("hostile-1", JINJA_ATTACKS), values="{}\n")
+        write_revision(revisions, "hostile-go", attack_config("hostile-go-1", GO_ATTACKS, language="go"),
+                       values="{}\n")
         (revisions / "healthy").mkdir()
         (revisions / "healthy" / "mesh").write_text("{}\n")  # mesh defaults; config and values embedded
         port = free_port()
         process = await start_serve(port, "--tls-cert-file", str(work / "tls" / "tls.crt"), "--tls-key-file",
                                     str(work / "tls" / "tls.key"), "--config-dir", str(revisions),
                                     "--workers", str(args.workers), "--log-level", "error",
+                                    "--watch-interval", "0.1", *args.serve_flag,
                                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         base = f"https://127.0.0.1:{port}"
         ca = str(work / "tls" / "ca.crt")
+        server = Server(base, ca)
+        phases: list[dict[str, Any]] = []
         try:
             await wait_ready(f"{base}/readyz", process, ssl_context=ssl.create_default_context(cafile=ca))
             healthy = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.rate,
                        "duration": args.duration, "url": f"{base}/rev/healthy/inject?timeout=10s",
                        "reply_timeout": 15.0}
             await generate({**healthy, "duration": 3.0})  # warm-up
-            alone = await generate(healthy)
             attack = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.attack_rate,
-                      "duration": args.duration + 2.0, "url": f"{base}/rev/hostile/inject?timeout=10s",
+                      "duration": args.duration + 2.0, "url": f"{base}/rev/{{revision}}/inject?timeout=10s",
                       "reply_timeout": 15.0}
-            attacked, hostile = await asyncio.gather(generate(healthy), generate(attack))
+            for kind in kinds:
+                for name in ("alone", kind):
+                    healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server)
+                    phases.append({"phase": name, "healthy": healthy_summary, "attack": attacked,
+                                   "worker_restarts": restarts})
         finally:
+            await server.close()
             process.terminate()
             await process.wait()
-    return {"workers": args.workers, "rate_per_s": args.rate, "attack_rate_per_s": args.attack_rate,
-            "duration_s": args.duration,
-            "healthy_alone": summary(alone["records"]), "healthy_under_attack": summary(attacked["records"]),
-            "hostile": summary(hostile["records"])}
+    return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
+            "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag, "phases": phases}
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s, hostile at "
-             f"{result['attack_rate_per_s']}/s, {result['workers']} workers"]
-    for phase in ("healthy_alone", "healthy_under_attack", "hostile"):
-        r = result[phase]
-        lines.append(f"  {phase:<22} p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
-                     f"{r['injected_fraction']}  of {r['requests']}  {r['answers']}")
+    lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s per phase, "
+             f"{result['workers']} workers, attacks at {result['attack_rate_per_s']}/s "
+             f"{' '.join(result['serve_flags'])}"]
+    for entry in result["phases"]:
+        r = entry["healthy"]
+        lines.append(f"  {entry['phase']:<8} healthy p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
+                     f"{r['injected_fraction']} of {r['requests']}  restarts {entry['worker_restarts']:g}"
+                     + ("" if r["answers"].keys() <= {"injected"} else f"  {r['answers']}"))
+        if entry["attack"] is not None:
+            lines.append(f"           attack: {entry['attack'].get('answers', entry['attack'])}")
     return "\n".join(lines)
 
 
@@ -112,6 +180,9 @@ if __name__ == "__main__":
     cli.add_argument("--attack-rate", type=float, default=10.0,
                      help="hostile requests per second (default 10)")
     cli.add_argument("--workers", type=int, default=2)
+    cli.add_argument("--attacks", default="loops", help=f"comma list of {', '.join(ATTACKED_REVISION)} "
+                                                        "(default loops)")
+    cli.add_argument("--serve-flag", action="append", default=[], help="one more flag for injector serve")
     cli.add_argument("--json", action="store_true")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))

@@ -13,6 +13,7 @@ A plan is a JSON object; phases (``mode``):
   ``max_connections``), while a probe connection sends one
   request every ``probe_interval`` until ``after`` seconds past the end (recovery);
 - ``sequential``: ``requests`` requests one at a time (unloaded latency).
+``pod`` names the pod class (``POD_CLASSES``); ``annotations`` (optional) are added to every pod sent.
 Every request's times are returned: intended start (open loop; a late generator shows up as lag, not hidden),
 send (after any connection set-up), reply, and when the generator got to it; and its outcome: ``injected`` (allowed with a patch), ``allowed``, ``denied`` with the
 message, ``http-<status>``, ``error`` or ``no-reply``.
@@ -49,8 +50,8 @@ def _numbered(pod: dict[str, Any]) -> bytes:
 
 
 POD_CLASSES = {
-    "standard": lambda: _numbered(pods.distinct_pod()),
-    "large": lambda: _numbered(pods.large_pod()),
+    "standard": pods.distinct_pod,
+    "large": pods.large_pod,
 }
 """``standard``: every pod different, so every one renders; ``large``: an app container with 2000 env vars."""
 
@@ -268,8 +269,16 @@ async def sequential(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
     return {"records": [r.row() for r in records]}
 
 
+def review(pod_class: str, annotations: dict[str, str]) -> bytes:
+    """One numbered AdmissionReview of the class, with ``annotations`` added to its pod (e.g. what a template
+    reacts to)."""
+    pod = POD_CLASSES[pod_class]()
+    pod["metadata"]["annotations"] = {**(pod["metadata"].get("annotations") or {}), **annotations}
+    return _numbered(pod)
+
+
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
-    bodies = [POD_CLASSES[plan["pod"]]() for _ in range(plan.get("distinct", 200))]
+    bodies = [review(plan["pod"], plan.get("annotations", {})) for _ in range(plan.get("distinct", 200))]
     target = Target(plan["url"], plan["ca"], bodies)
     if plan["mode"] == "closed":
         return await closed_loop(target, plan)

@@ -29,7 +29,7 @@ from injector.sources.files import ConfigFiles, FileConfigSource, revision_layou
 from injector.tls import ReloadingTLS
 from workers.facts import RequestFacts
 from workers.limits import CompileLimits, RenderLimits
-from workers.pool import JobFailed, Overloaded, PoolError, WorkerPool
+from workers.pool import DEFAULT_JOB, JobFailed, Overloaded, PoolError, WorkerPool
 from workers.sandbox import ConfigSandbox
 
 if TYPE_CHECKING:  # kubernetes-asyncio is imported only when --kube is on
@@ -78,7 +78,7 @@ class ServerOptions:
     """``--kube``: revisions from the control namespace's ConfigMaps; replaces the file sources."""
     revision: str = DEFAULT_REVISION
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    job: str = "workers.render:Injector"
+    job: str = DEFAULT_JOB
     build: Callable[..., Any] = _default_build
     facts_for: FactsFor = plain_facts
     namespace_labels: Callable[[str], Mapping[str, str]] = no_namespace_labels
