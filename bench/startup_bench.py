@@ -81,7 +81,8 @@ async def one_round(tree: Path | None, workers: int, texts: tuple[str, str, str]
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
                 await until_injected(session, f"https://127.0.0.1:{port}/rev/stable/inject?timeout=10s")
                 other_values = values.replace("{", '{"benchMark": 1, ', 1)
-                for name, revision, text in (("same chart", "canary", config), ("new chart", "next", new_chart(config))):
+                changes = (("same chart", "canary", config), ("new chart", "next", new_chart(config)))
+                for name, revision, text in changes:
                     started = time.monotonic()
                     write_revision(revisions, revision, text, values=other_values, mesh=mesh)
                     await until_injected(session, f"https://127.0.0.1:{port}/rev/{revision}/inject?timeout=10s")
