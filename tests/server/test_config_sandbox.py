@@ -59,9 +59,11 @@ async def test_a_vetted_config_carries_code_the_workers_load_without_compiling(m
      "templates.sidecar: template \"sidecar\": line 1: 7 ** 100000000 is too large"),
     (jinja_config("{{ 'a' * 100000000 }}"),
      "templates.sidecar: template \"sidecar\": line 1: '*' would build 100000000 items"),
+    (go_config('{{ repeat 1000000000 "x" }}'), "templates.sidecar: rendering it for a minimal pod ran out of memory"),
+    (go_config("{{ until 1000000000 | len }}"), "templates.sidecar: rendering it for a minimal pod ran out of memory"),
     (jinja_config("{% if %}"), "templates.sidecar: template \"sidecar\": line 1"),
 ], ids=["nested-loops", "go-range-int", "center-a-gigabyte", "doubling-string", "folded-power",
-        "folded-repeat", "syntax-error"])
+        "folded-repeat", "sprig-repeat", "sprig-until", "syntax-error"])
 async def test_hostile_and_broken_templates_are_rejected_with_a_reason(config_text: str, reason: str) -> None:
     sandbox = ConfigSandbox(REAL_JOB, limits=CompileLimits(trial_render_seconds=0.5, memory_bytes=256 * MIB))
     with pytest.raises(ConfigRejected) as rejection:
