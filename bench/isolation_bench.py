@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
-import io
 import json
 import ssl
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.overload_bench import generate, kind_of, percentile  # noqa: E402
-from tests.server.conftest import metric, run_certs  # noqa: E402
+from tests.server.conftest import metric, serve_workdir  # noqa: E402
 from tests.server.hostile_configs import GO_ATTACKS, JINJA_ATTACKS, attack_config, hostile_changes  # noqa: E402
 from tests.server.revisions_support import write_revision  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
@@ -116,12 +113,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     unknown = set(kinds) - set(ATTACKED_REVISION)
     if unknown:
         raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKED_REVISION)}")
-    with tempfile.TemporaryDirectory(prefix="isolation-bench-") as tmp:
-        work = Path(tmp)
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(work / "tls")) == 0
+    with serve_workdir("isolation-bench-") as work:
         revisions = work / "revisions"
-        revisions.mkdir()
         write_revision(revisions, "hostile", attack_config("hostile-1", JINJA_ATTACKS), values="{}\n")
         write_revision(revisions, "hostile-go", attack_config("hostile-go-1", GO_ATTACKS, language="go"),
                        values="{}\n")

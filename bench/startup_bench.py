@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import io
 import os
 import ssl
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from loadtest import pods  # noqa: E402
-from tests.server.conftest import run_certs  # noqa: E402
+from tests.server.conftest import serve_workdir  # noqa: E402
 from tests.server.revisions_support import ISTIO_CONFIGS, istio_texts, write_revision  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
 
@@ -59,12 +56,8 @@ def new_chart(config: str) -> str:
 
 async def one_round(tree: Path | None, workers: int, texts: tuple[str, str, str]) -> dict[str, float]:
     config, values, mesh = texts
-    with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
-        work = Path(tmp)
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(work / "tls")) == 0
+    with serve_workdir("startup-bench-") as work:
         revisions = work / "revisions"
-        revisions.mkdir()
         write_revision(revisions, "stable", config, values=values, mesh=mesh)
         port, monitoring = free_port(), free_port()
         where = {"env": {**os.environ, "PYTHONPATH": str(tree)}, "cwd": str(tree)} if tree is not None else {}

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import io
 import shutil
 import ssl
+import tempfile
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
 import orjson
@@ -35,6 +38,18 @@ def run_certs(*argv: str) -> int:
     parser = argparse.ArgumentParser()
     cmd_certs.add_arguments(parser)
     return cmd_certs.run(parser.parse_args(list(argv)))
+
+
+@contextlib.contextmanager
+def serve_workdir(prefix: str) -> Iterator[Path]:
+    """A temporary directory with ``tls/`` (a CA and a certificate for 127.0.0.1, made quietly) and an empty
+    ``revisions/`` for ``--config-dir``: what a benchmark's ``injector serve`` needs."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(work / "tls")) == 0
+        (work / "revisions").mkdir()
+        yield work
 
 
 @pytest.fixture(scope="session")
