@@ -2,7 +2,7 @@
 
     python bench/isolation_bench.py [--rate 30] [--duration 20] [--attack-rate 10] [--workers 2]
                                     [--attacks loops,range,memory,printf,compile] [--serve-flag=--render-budget=0.5]
-                                    [--json]
+                                    [--server-tree DIR] [--json]
 
 ``injector serve --config-dir`` with three revisions: ``healthy`` (the embedded default templates), ``hostile``
 (Jinja2) and ``hostile-go`` (Go templates) from ``tests/server/hostile_configs.py``: working configs whose sidecar
@@ -17,7 +17,8 @@ rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per p
 fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
 how many render workers were replaced. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
 ``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
-squarings), ``compile`` (hostile config changes).
+squarings), ``compile`` (hostile config changes). ``--server-tree DIR`` runs the server from another source tree
+(``git archive <commit> | tar -x -C DIR``), e.g. a release without the render bounds, for comparison.
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         process = await start_serve(port, "--tls-cert-file", str(work / "tls" / "tls.crt"), "--tls-key-file",
                                     str(work / "tls" / "tls.key"), "--config-dir", str(revisions),
                                     "--workers", str(args.workers), "--log-level", "error",
-                                    "--watch-interval", "0.1", *args.serve_flag,
+                                    "--watch-interval", "0.1", *args.serve_flag, tree=args.server_tree,
                                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         base = f"https://127.0.0.1:{port}"
         ca = str(work / "tls" / "ca.crt")
@@ -149,13 +150,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             process.terminate()
             await process.wait()
     return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
-            "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag, "phases": phases}
+            "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag,
+            "server_tree": str(args.server_tree or "this tree"), "phases": phases}
 
 
 def report(result: dict[str, Any]) -> str:
     lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s per phase, "
-             f"{result['workers']} workers, attacks at {result['attack_rate_per_s']}/s "
-             f"{' '.join(result['serve_flags'])}"]
+             f"{result['workers']} workers, attacks at {result['attack_rate_per_s']}/s, server from "
+             f"{result['server_tree']} {' '.join(result['serve_flags'])}"]
     for entry in result["phases"]:
         r = entry["healthy"]
         lines.append(f"  {entry['phase']:<8} healthy p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
@@ -176,6 +178,8 @@ if __name__ == "__main__":
     cli.add_argument("--attacks", default="loops", help=f"comma list of {', '.join(ATTACKED_REVISION)} "
                                                         "(default loops)")
     cli.add_argument("--serve-flag", action="append", default=[], help="one more flag for injector serve")
+    cli.add_argument("--server-tree", type=Path, help="run the server from this source tree (an older commit "
+                                                      "exported with git archive) to compare")
     cli.add_argument("--json", action="store_true")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import ssl
 import statistics
 import sys
@@ -60,12 +59,11 @@ async def one_round(tree: Path | None, workers: int, texts: tuple[str, str, str]
         revisions = work / "revisions"
         write_revision(revisions, "stable", config, values=values, mesh=mesh)
         port, monitoring = free_port(), free_port()
-        where = {"env": {**os.environ, "PYTHONPATH": str(tree)}, "cwd": str(tree)} if tree is not None else {}
         started = time.monotonic()
         process = await start_serve(port, "--tls-cert-file", str(work / "tls" / "tls.crt"), "--tls-key-file",
                                     str(work / "tls" / "tls.key"), "--config-dir", str(revisions),
                                     "--workers", str(workers), "--monitoring-port", str(monitoring),
-                                    "--watch-interval", "0.05", "--log-level", "error", **where,
+                                    "--watch-interval", "0.05", "--log-level", "error", tree=tree,
                                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
             await wait_ready(f"http://127.0.0.1:{monitoring}/readyz", process)

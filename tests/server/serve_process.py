@@ -29,9 +29,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def start_serve(port: int, *flags: str, **streams: Any) -> asyncio.subprocess.Process:
+async def start_serve(port: int, *flags: str, tree: Path | None = None,
+                      **streams: Any) -> asyncio.subprocess.Process:
     """``python -m injector.cli serve`` on 127.0.0.1:``port``; ``streams`` go to ``create_subprocess_exec``
-    (``stdout=``, ``stderr=``)."""
+    (``stdout=``, ``stderr=``). ``tree``: run the server from that source tree (e.g. an older commit exported with
+    ``git archive``) instead of the installed one, for benchmarks that compare the two."""
+    if tree is not None:
+        streams = {**streams, "cwd": str(tree), "env": {**os.environ, "PYTHONPATH": str(tree)}}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "injector.cli", "serve", "--port", str(port), "--address", "127.0.0.1", *flags,
         **streams)
