@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from injector.config_flags import add_config_arguments
-from workers.limits import MIB, CompileLimits, RenderLimits
+from workers.limits import (MIB, SERVER_RESERVE, CompileLimits, RenderLimits, container_memory_limit,
+                            worker_memory_for)
 
 if TYPE_CHECKING:
     from injector.app import ServerOptions
@@ -85,9 +86,11 @@ def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--render-kill-grace", type=float, default=render.kill_grace, metavar="SECONDS",
                         help="a render worker that used this much more CPU time than the render budget on one "
                              f"admission without stopping is killed and replaced (default {render.kill_grace:g})")
-    parser.add_argument("--worker-memory-limit", type=int, default=render.memory_bytes // MIB, metavar="MIB",
+    parser.add_argument("--worker-memory-limit", type=int, metavar="MIB",
                         help="address-space limit of each render worker and of the config sandbox; a render "
-                             f"allocating more fails (default {render.memory_bytes // MIB}; 0: unbounded)")
+                             f"allocating more fails (default {render.memory_bytes // MIB}, or less so that "
+                             "--workers + 1 of them and the server fit in the container's memory limit; "
+                             "0: unbounded)")
     parser.add_argument("--max-patch-bytes", type=int, default=render.max_patch_bytes,
                         help=f"larger JSON patches fail the admission (default {render.max_patch_bytes // MIB} MiB)")
     parser.add_argument("--compile-budget", type=float, default=compile_.cpu_seconds, metavar="SECONDS",
@@ -97,11 +100,27 @@ def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _limits_from(args: argparse.Namespace) -> tuple[RenderLimits, CompileLimits]:
-    memory = args.worker_memory_limit * MIB or None
+    if args.worker_memory_limit is None:
+        memory: int | None = _default_worker_memory(args.workers)
+    else:
+        memory = args.worker_memory_limit * MIB or None
     render = RenderLimits(cpu_seconds=args.render_budget, kill_grace=args.render_kill_grace, memory_bytes=memory,
                           max_patch_bytes=args.max_patch_bytes)
     return render, CompileLimits(cpu_seconds=args.compile_budget, memory_bytes=memory,
                                  wall_seconds=3 * args.compile_budget, trial_render_seconds=args.render_budget)
+
+
+def _default_worker_memory(workers: int) -> int:
+    import logging
+
+    container = container_memory_limit()
+    memory = worker_memory_for(workers, container)
+    if container is not None and (workers + 1) * memory + SERVER_RESERVE > container:
+        logging.getLogger("injector.serve").warning(
+            "the container's memory limit (%d MiB) is too small for %d render workers of %d MiB each: a few "
+            "memory-hungry renders at once could get the container killed; lower --workers", container // MIB,
+            workers, memory // MIB)
+    return memory
 
 
 def run(args: argparse.Namespace) -> int:

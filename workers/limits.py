@@ -13,6 +13,8 @@ import gc
 import os
 import resource
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 MIB = 1 << 20
 
@@ -59,6 +61,37 @@ class CompileLimits:
     """The sandbox is killed after this long whatever it does (the CPU limit does not count waiting)."""
     trial_render_seconds: float = RenderLimits.cpu_seconds
     """CPU budget of each trial render: the render budget of a real admission."""
+
+
+SERVER_RESERVE = 192 * MIB
+"""What the server process itself (event loop, informers, caches) keeps of a container's memory limit."""
+MIN_WORKER_MEMORY = 192 * MIB
+"""Below this a worker holding Istio's chart cannot render large pods; never go lower by default."""
+CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+"""cgroup v2, then v1."""
+
+
+def container_memory_limit(files: Sequence[str] = CGROUP_MEMORY_FILES) -> int | None:
+    """The memory limit of this process's cgroup (a container's ``resources.limits.memory``); None if unlimited."""
+    for name in files:
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        return int(text) if text.isdigit() and int(text) < 1 << 60 else None  # "max", or v1's huge "unlimited"
+    return None
+
+
+def worker_memory_for(workers: int, container_limit: int | None) -> int:
+    """The default memory limit of each render worker: ``RenderLimits.memory_bytes``, or less so that every worker
+    and the config sandbox (``workers + 1`` processes at that limit) plus the server fit in the container's memory
+    limit, so no render can get the whole container killed; never below ``MIN_WORKER_MEMORY``."""
+    default = RenderLimits.memory_bytes
+    assert default is not None
+    if container_limit is None:
+        return default
+    share = (container_limit - SERVER_RESERVE) // (workers + 1) // MIB * MIB
+    return max(MIN_WORKER_MEMORY, min(default, share))
 
 
 def limit_memory(limit_bytes: int | None) -> None:
