@@ -7,13 +7,13 @@
 ``injector serve --config-dir`` with three revisions: ``healthy`` (the embedded default templates), ``hostile``
 (Jinja2) and ``hostile-go`` (Go templates) from ``tests/server/hostile_configs.py``: working configs whose sidecar
 template misbehaves for pods annotated ``attack: <kind>`` (a config that misbehaved for every pod would be rejected
-by vetting and never serve). The load generator (bench/loadgen.py, its own process) sends ``--rate`` distinct pods
-per second to ``/rev/healthy/inject`` for ``--duration`` seconds, alone and under each attack in turn (alone,
-attack 1, alone, attack 2, ... so each attack has a baseline next to it): attack pods created at ``--attack-rate``
-per second (open loop like the healthy load: a refused request must not make the attacker faster, or the benchmark
-measures a flood of the front end, ``bench/overload_bench.py``'s subject, instead of the sharing of the render
-workers), or, for ``compile``, a new hostile config for ``hostile`` every half second (each one vetted and
-rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per phase: p50/p99 latency and the
+by vetting and never serve). For each attack, on a fresh server (so what the scheduler learnt of one attack does not
+meet the next), the load generator (bench/loadgen.py, its own process) sends ``--rate`` distinct pods per second to
+``/rev/healthy/inject`` for ``--duration`` seconds alone, then again under the attack: attack pods created at
+``--attack-rate`` per second (open loop like the healthy load: a refused request must not make the attacker faster,
+or the benchmark measures a flood of the front end, ``bench/overload_bench.py``'s subject, instead of the sharing of
+the render workers), or, for ``compile``, a new hostile config for ``hostile`` every half second (each one vetted
+and rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per phase: p50/p99 latency and the
 fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
 how many render workers were replaced. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
 ``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
@@ -114,6 +114,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     unknown = set(kinds) - set(ATTACKED_REVISION)
     if unknown:
         raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKED_REVISION)}")
+    phases: list[dict[str, Any]] = []
+    for kind in kinds:
+        phases += await attack_pair(kind, args)
+    return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
+            "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag,
+            "server_tree": str(args.server_tree or "this tree"), "phases": phases}
+
+
+async def attack_pair(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """A fresh server (so what the scheduler learnt of one attack does not meet the next) for the healthy load
+    alone, then under the attack."""
     with serve_workdir("isolation-bench-") as work:
         revisions = work / "revisions"
         write_revision(revisions, "hostile", attack_config("hostile-1", JINJA_ATTACKS), values="{}\n")
@@ -140,18 +151,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             attack = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.attack_rate,
                       "duration": args.duration + 2.0, "url": f"{base}/rev/{{revision}}/inject?timeout=10s",
                       "reply_timeout": 15.0}
-            for kind in kinds:
-                for name in ("alone", kind):
-                    healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server)
-                    phases.append({"phase": name, "healthy": healthy_summary, "attack": attacked,
-                                   "worker_restarts": restarts})
+            for name in ("alone", kind):
+                healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server)
+                phases.append({"phase": name, "healthy": healthy_summary, "attack": attacked,
+                               "worker_restarts": restarts})
         finally:
             await server.close()
             process.terminate()
             await process.wait()
-    return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
-            "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag,
-            "server_tree": str(args.server_tree or "this tree"), "phases": phases}
+    return phases
 
 
 def report(result: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ JINJA_ATTACKS = (
     "{% endif %}"
     "{% if attack == 'memory' %}{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
     "{% endfor %}{% endif %}"
-    # Each squaring is one C call, the budget is checked between them; ** itself is refused (too large).
-    "{% if attack == 'bignum' %}{% set ns = namespace(x=2 ** 99999 + 12345) %}{% for i in range(20) %}"
+    # Each squaring is one C call, the budget is checked between them (a ** that large is refused outright).
+    "{% if attack == 'bignum' %}{% set ns = namespace(x=12345) %}{% for i in range(24) %}"
     "{% set ns.x = ns.x * ns.x %}{% endfor %}{% endif %}"
 )
 """Jinja2 attacks: ``loops`` (10^10 iterations), ``memory`` (a string doubled 40 times), ``bignum``."""
@@ -45,6 +45,5 @@ def hostile_changes(mark: str) -> list[tuple[str, str]]:
         ("gigabyte string", attack_config(
             mark, "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}")),
         ("bignum squaring", attack_config(
-            mark, "{% set ns = namespace(x=2 ** 99999 + 12345) %}{% for i in range(20) %}"
-                  "{% set ns.x = ns.x * ns.x %}{% endfor %}")),
+            mark, "{% set ns = namespace(x=12345) %}{% for i in range(24) %}{% set ns.x = ns.x * ns.x %}{% endfor %}")),
     ]
