@@ -15,7 +15,8 @@ or the benchmark measures a flood of the front end, ``bench/overload_bench.py``'
 the render workers), or, for ``compile``, a new hostile config for ``hostile`` every half second (each one vetted
 and rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per phase: p50/p99 latency and the
 fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
-how many render workers were replaced. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
+how many render workers were replaced and the largest peak RSS (VmHWM) of the server's live child processes (render
+workers, forkserver) so far. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
 ``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
 squarings), ``compile`` (hostile config changes). ``--server-tree DIR`` runs the server from another source tree
 (``git archive <commit> | tar -x -C DIR``), e.g. a release without the render bounds, for comparison.
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.overload_bench import generate, kind_of, percentile  # noqa: E402
 from tests.server.conftest import metric, serve_workdir  # noqa: E402
 from tests.server.hostile_configs import GO_ATTACKS, JINJA_ATTACKS, attack_config, hostile_changes  # noqa: E402
+from tests.server.procfs import descendants, largest_peak_resident_bytes  # noqa: E402
 from tests.server.revisions_support import write_revision  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
 
@@ -153,8 +155,9 @@ async def attack_pair(kind: str, args: argparse.Namespace) -> list[dict[str, Any
                       "reply_timeout": 15.0}
             for name in ("alone", kind):
                 healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server)
+                peak = largest_peak_resident_bytes(descendants(process.pid))
                 phases.append({"phase": name, "healthy": healthy_summary, "attack": attacked,
-                               "worker_restarts": restarts})
+                               "worker_restarts": restarts, "peak_child_rss_mib": peak // (1 << 20)})
         finally:
             await server.close()
             process.terminate()
@@ -169,7 +172,8 @@ def report(result: dict[str, Any]) -> str:
     for entry in result["phases"]:
         r = entry["healthy"]
         lines.append(f"  {entry['phase']:<8} healthy p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
-                     f"{r['injected_fraction']} of {r['requests']}  restarts {entry['worker_restarts']:g}"
+                     f"{r['injected_fraction']} of {r['requests']}  restarts {entry['worker_restarts']:g}  peak "
+                     f"worker RSS {entry['peak_child_rss_mib']} MiB"
                      + ("" if r["answers"].keys() <= {"injected"} else f"  {r['answers']}"))
         if entry["attack"] is not None:
             lines.append(f"           attack: {entry['attack'].get('answers', entry['attack'])}")
