@@ -5,12 +5,15 @@ reading our reply, holds a connection (and a file descriptor, ~65 KB) for as lon
 the event loop's own accept loop resets every new connection, probes on the monitoring port included. Here each
 listener accepts in a loop of its own and hands every connection to aiohttp through a thin protocol that:
 
-- bounds the TLS handshake and, from a request's first byte (or the connection's start), the arrival of its
-  headers by ``header_timeout``; the body has the request's own deadline (``app._inject``);
+- bounds the TLS handshake and, from a request's first byte, the arrival of its headers by ``header_timeout``;
+  the body has the request's own deadline (``app._inject``);
 - closes a connection whose reply the client has not read for ``write_timeout``;
-- leaves idle keep-alive connections to aiohttp's ``keepalive_timeout`` (= ``idle_timeout``), which must be longer
-  than kube-apiserver's idle reuse (Go's ``IdleConnTimeout``, 90 s) so the client, not us, closes an idle
-  connection (a POST on a connection we are closing would fail, and Go does not retry it);
+- leaves idle connections to aiohttp's ``keepalive_timeout`` (= ``idle_timeout``, armed from the connection's
+  start), which must be longer than kube-apiserver's idle reuse (Go's ``IdleConnTimeout``, 90 s) so the client,
+  not us, closes an idle connection (a POST on a connection we are closing would fail, and Go does not retry it).
+  A connection that has sent nothing yet is idle too, not slow: clients open connections ahead of their requests
+  (Go parks a dialled connection it no longer needs in its idle pool; a load generator warms a pool), and one that
+  never sends costs what an idle keep-alive connection costs, which the cap below bounds;
 - holds at most ``max_connections``: at the cap a new connection evicts the connection that has waited longest for
   a request (idle keep-alive, or still sending headers); when every connection is busy, it is closed at once.
 
@@ -126,7 +129,6 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.site.opened(self)
-        self._arm(self.site.limits.header_timeout, "header_timeout")  # the first request is due at once
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
