@@ -82,11 +82,12 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def kind_of(outcome: str, message: str) -> str:
-    """A denial's message without pod names and numbers, so answers group by kind."""
-    if outcome != "denied":
+    """A denial's or a connection error's message without pod names and numbers, so answers group by kind (an
+    error names its exception: a reset, a close before the reply, a TLS failure)."""
+    if outcome not in ("denied", "error"):
         return outcome
     text = re.sub(r"pod \S+", "pod P", message)
-    return "denied: " + re.sub(r"\d+(\.\d+)?", "N", text)[:90]
+    return f"{outcome}: " + re.sub(r"\d+(\.\d+)?", "N", text)[:90]
 
 
 def recovery(probes: list[list[Any]], stopped: float, normal: float) -> float | None:
