@@ -15,7 +15,9 @@ listener accepts in a loop of its own and hands every connection to aiohttp thro
   (Go parks a dialled connection it no longer needs in its idle pool; a load generator warms a pool), and one that
   never sends costs what an idle keep-alive connection costs, which the cap below bounds;
 - holds at most ``max_connections``: at the cap a new connection evicts the connection that has waited longest for
-  a request (idle keep-alive, or still sending headers); when every connection is busy, it is closed at once.
+  a request (idle keep-alive, or still sending headers: its wait ends at its request's first byte, so a request
+  whose headers are in but whose handler has not started yet is the last to go); when every connection is busy,
+  it is closed at once.
 
 ``fd_budget`` raises the soft ``RLIMIT_NOFILE`` to the hard limit and says how many webhook connections fit below
 it, keeping a reserve for the monitoring listener, the render workers' pipes and the Kubernetes client, so probes
@@ -132,7 +134,8 @@ class _Connection(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if not self.busy:
+        if not self.busy and self._timer is None:  # a request's first byte: its headers are due
+            self.waiting_since = self.site.loop.time()  # not waiting for a request any more (eviction order)
             self._arm(self.site.limits.header_timeout, "header_timeout")
         self.inner.data_received(data)
 
