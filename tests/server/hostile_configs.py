@@ -16,14 +16,20 @@ JINJA_ATTACKS = (
     # Each squaring is one C call, the budget is checked between them (a ** that large is refused outright).
     "{% if attack == 'bignum' %}{% set ns = namespace(x=12345) %}{% for i in range(24) %}"
     "{% set ns.x = ns.x * ns.x %}{% endfor %}{% endif %}"
+    # The count comes from the pod, so nothing is folded at compile time: 6 * 2*10^8 characters at render time.
+    "{% if attack == 'repeat' %}{% set s = 'a' * (attack | length * 200000000) %}{% endif %}"
 )
-"""Jinja2 attacks: ``loops`` (10^10 iterations), ``memory`` (a string doubled 40 times), ``bignum``."""
+"""Jinja2 attacks: ``loops`` (10^10 iterations), ``memory`` (a string doubled 40 times), ``bignum``, ``repeat``
+(string multiplication to 1.2*10^9 characters)."""
 GO_ATTACKS = (
     '{{ $attack := index .ObjectMeta.Annotations "attack" }}'
     '{{ if eq $attack "range" }}{{ range $i := 1000000000 }}{{ end }}{{ end }}'
     '{{ if eq $attack "printf" }}{{ $s := "x" }}{{ range $i := 40 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ end }}'
+    '{{ if eq $attack "width" }}{{ $s := printf "%0999999999d" 1 }}{{ end }}'
 )
-"""Go template attacks: ``range`` (Go 1.22 range over an int, 10^9), ``printf`` (a string doubled 40 times)."""
+"""Go template attacks: ``range`` (Go 1.22 range over an int, 10^9), ``printf`` (a string doubled 40 times),
+``width`` (``printf "%0999999999d"``, a gigabyte of padding were widths unbounded: Go's fmt refuses widths over
+10^6, so the render goes on with Go's error text in ``$s``)."""
 
 
 def attack_config(mark: str, preamble: str = "", language: str = "jinja2") -> str:

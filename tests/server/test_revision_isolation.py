@@ -134,6 +134,7 @@ RENDER_ATTACKS = [
     ("red", "memory", "ran out of memory (256 MiB per render worker)"),
     ("amber", "printf", "ran out of memory (256 MiB per render worker)"),
     ("red", "bignum", f"used more than {BUDGET:g}s of CPU, the render budget"),
+    ("red", "repeat", "'*' would build 1200000000 items"),
 ]
 
 
@@ -147,6 +148,8 @@ async def test_slow_and_memory_hungry_renders_fail_fast_and_the_other_revision_k
     for revision, kind, message in RENDER_ATTACKS:
         for answer in await attack(webhook, revision, {"attack": kind}, rounds=2):  # the message says what stopped it
             assert not answer.allowed and message in (answer.message or ""), (kind, answer)
+    for answer in await attack(webhook, "amber", {"attack": "width"}):  # Go's fmt refuses the width, as in istiod
+        assert answer.allowed and answer.mark == "amber-1", answer
     await probe.stop()
 
     assert sorted(webhook.services.pool.pids) == workers, "no worker was replaced"
@@ -217,6 +220,10 @@ async def test_hostile_config_changes_are_rejected_and_the_last_good_generation_
     await probe.stop()
     assert sorted(webhook.services.pool.pids) == workers, "no worker ever loaded a hostile config"
     assert metric(await webhook.metrics(), "sidecar_injector_pool_worker_restarts_total") == 0
+    bound = RenderLimits().memory_bytes
+    assert bound is not None
+    for pid in workers:
+        assert peak_resident_bytes(pid) < bound, f"worker {pid} grew past its bound"
 
     write_revision(root, "red", attack_config("red-3"))
     await eventually(lambda: registry.status("red").last_error is None, timeout=60)
