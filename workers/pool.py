@@ -303,12 +303,13 @@ class WorkerPool:
     # ----------------------------------------------------------------- jobs
 
     async def submit(self, generation: int, pod_json: bytes, facts: Any, *, revision: str = "",
-                     deadline: float | None = None) -> bytes:
+                     deadline: float | None = None, in_review: bool = False) -> bytes:
         """Render one pod; returns the patch bytes. Cancel to abandon the job.
 
         ``deadline`` (loop time) is when the answer is no longer useful: a job that cannot finish by then is
         refused at once with Overloaded, or dropped unrendered if it becomes hopeless while queued. ``revision``
-        is the queue the job waits in (revisions share the workers fairly).
+        is the queue the job waits in (revisions share the workers fairly). ``in_review``: ``pod_json`` is the
+        whole AdmissionReview and the pod its ``request.object`` (the worker decodes it from there).
         """
         if self._closing:
             raise PoolClosed("the injector is shutting down")
@@ -317,7 +318,8 @@ class WorkerPool:
             raise JobFailed(f"config generation {generation} is not loaded", user_error=False)
         self._last_id = request_id = proto.next_request_id(self._last_id)
         meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        frame = proto.pack(proto.JOB, request_id=request_id, generation=generation, meta=meta, body=pod_json)
+        frame = proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=request_id,
+                           generation=generation, meta=meta, body=pod_json)
         job = _Job(request_id, generation, revision, size_class(len(pod_json)), deadline, frame,
                    self._loop.create_future())
         refusal = self._scheduler.admit(job, self._loop.time())

@@ -50,6 +50,9 @@ LOADED = 2
 """worker -> parent: answer to LOAD; ``body`` is the error text when status is not OK; ``meta`` = ``CPU_TIME``."""
 JOB = 3
 """parent -> worker: ``meta`` = pickled RequestFacts, ``body`` = raw pod JSON."""
+REVIEW_JOB = 7
+"""parent -> worker: as JOB, but ``body`` is the whole AdmissionReview as received and the pod is its
+``request.object`` (the front end read only the pod's metadata; the pod is decoded once, here)."""
 RESULT = 4
 """worker -> parent: ``body`` = patch bytes (OK) or the error text; ``meta`` = ``CPU_TIME``."""
 RETIRE = 5
@@ -71,6 +74,8 @@ class Job(Protocol):
     """What a job factory returns for one config generation (``workers.render.Injector`` in production)."""
 
     def inject_admission(self, pod_json: bytes, facts: Any) -> bytes: ...
+
+    def inject_review(self, review_json: bytes, facts: Any) -> bytes: ...
 
 
 def pack(kind: int, *, status: int = OK, request_id: int = 0, generation: int = 0,
@@ -112,11 +117,12 @@ def _load(factory: Callable[[Any], Job], body: bytes) -> Job:
     return job
 
 
-def _run(job: Job, pod_json: bytes, meta: bytes, limits: RenderLimits) -> tuple[int, bytes]:
-    """One job under its limits -> (status, patch or error text)."""
+def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) -> tuple[int, bytes]:
+    """One job (JOB or REVIEW_JOB) under its limits -> (status, patch or error text)."""
+    inject = job.inject_review if kind == REVIEW_JOB else job.inject_admission
     try:
         with cpu_budget(limits.cpu_seconds):
-            patch = job.inject_admission(pod_json, pickle.loads(meta))
+            patch = inject(body, pickle.loads(meta))
     except InjectionError as exc:
         return USER_ERROR, str(exc).encode()
     except BudgetExceeded:
@@ -156,13 +162,13 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
     reader = _Reader(sock)
     while (frame := reader.frame()) is not None:
         (kind, _, request_id, generation, _, _), meta, body = frame
-        if kind == JOB:
+        if kind in (JOB, REVIEW_JOB):
             job = jobs.get(generation)
             if job is None:
                 status = UNKNOWN_GENERATION
                 answer = f"config generation {generation} is not loaded in this worker".encode()
             else:
-                status, answer = _run(job, body, meta, limits)
+                status, answer = _run(job, kind, body, meta, limits)
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))

@@ -86,6 +86,19 @@ class Injector:
             pod = orjson.loads(pod_json)
         except orjson.JSONDecodeError as exc:
             raise InjectionError(f"could not decode pod: {exc}") from exc
+        return self._admission_patch(pod, facts)
+
+    def inject_review(self, review_json: bytes, facts: RequestFacts) -> bytes:
+        """Webhook entry point for a pod the front end did not decode (too large to decode twice): the whole
+        AdmissionReview's bytes in, the patch of its ``request.object`` out. Raises InjectionError."""
+        try:
+            review = orjson.loads(review_json)
+        except orjson.JSONDecodeError as exc:
+            raise InjectionError(f"could not decode admission review: {exc}") from exc
+        request = review.get("request") if isinstance(review, dict) else None
+        return self._admission_patch(request.get("object") if isinstance(request, dict) else None, facts)
+
+    def _admission_patch(self, pod: Any, facts: RequestFacts) -> bytes:
         if not isinstance(pod, dict):
             raise InjectionError("could not decode pod: not a JSON object")
         result = self._inject_owned(pod, facts, None, decode=decode_pod_json)

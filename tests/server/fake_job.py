@@ -70,7 +70,12 @@ class FakeInjector:
         return config
 
     def inject_admission(self, pod_json: bytes, facts: Any) -> bytes:
-        pod = orjson.loads(pod_json)
+        return self._answer(orjson.loads(pod_json), facts)
+
+    def inject_review(self, review_json: bytes, facts: Any) -> bytes:
+        return self._answer(orjson.loads(review_json)["request"]["object"], facts)
+
+    def _answer(self, pod: dict[str, Any], facts: Any) -> bytes:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         if "test/pid-file" in annotations:  # atomically: a test polling for the file must never read it empty
             pid_file = Path(annotations["test/pid-file"])

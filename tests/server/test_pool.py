@@ -65,6 +65,21 @@ async def test_large_pods_and_patches_cross_the_pipe_intact() -> None:
         await pool.close()
 
 
+async def test_a_job_can_carry_the_whole_review_and_the_worker_takes_its_object() -> None:
+    pool = WorkerPool(1, job=FAKE_JOB)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        pod = _pod(**{"big": "x" * 200_000, "test/patch-padding": "3"})  # the pod's annotation shapes the patch
+        review = orjson.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                               "request": {"uid": "u", "object": orjson.loads(pod)}})
+        patch = orjson.loads(await pool.submit(1, review, FACTS, in_review=True))
+        assert patch[0]["value"] == "xxx" and patch[1]["value"] == "default/1/default"
+        assert await pool.submit(1, review, FACTS, in_review=True) == await pool.submit(1, pod, FACTS)
+    finally:
+        await pool.close()
+
+
 async def test_close_finishes_running_jobs_then_refuses_new_ones() -> None:
     pool = WorkerPool(1, job=FAKE_JOB)
     await pool.start()

@@ -86,3 +86,22 @@ def test_annotations_that_would_expand_without_bound_are_refused(injector: Injec
     pod["metadata"]["annotations"] = annotations
     with pytest.raises(InjectionError, match=error):
         injector.inject_admission(orjson.dumps(pod), RequestFacts(namespace="ns"))
+
+
+def test_a_whole_review_injects_its_object_as_the_pod_bytes_would(injector: Injector) -> None:
+    facts = RequestFacts(namespace="ns")
+    review = {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+              "request": {"uid": "u", "operation": "CREATE", "object": BASE, "dryRun": False}}
+    assert injector.inject_review(orjson.dumps(review), facts) == injector.inject_admission(orjson.dumps(BASE), facts)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"request": {"object": {"metadata": {}}', "could not decode admission review: "),
+    (b'{"request": {"uid": "u"}}', "could not decode pod: not a JSON object"),
+    (b'{"request": ["object"]}', "could not decode pod: not a JSON object"),
+    (b'[1]', "could not decode pod: not a JSON object"),
+])
+def test_a_review_without_a_decodable_pod_is_refused_with_a_message(injector: Injector, body: bytes,
+                                                                    message: str) -> None:
+    with pytest.raises(InjectionError, match=message):
+        injector.inject_review(body, RequestFacts(namespace="ns"))
