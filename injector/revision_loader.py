@@ -1,8 +1,9 @@
 """The single path from a revision's config texts to a serving snapshot, shared by every config source.
 
 Files and ConfigMaps differ in how they notice a change, not in what a change means: build the snapshot in a
-thread (parsing is CPU work the event loop must not do), have every render worker load it (they compile the
-templates, so a template error refuses the generation there), and only then swap it into the registry. A failure
+thread (parsing is CPU work the event loop must not do), install it (``app.install_snapshot``: compiled and
+trial-rendered in the bounded config sandbox, so a hostile or broken template refuses the generation there, then
+loaded by every render worker), and only then swap it into the registry. A failure
 anywhere leaves the last good snapshot serving and is recorded for ``/debug/revisions``; the caller decides what
 else to say about it (a Kubernetes Event, a failed start-up).
 

@@ -119,7 +119,7 @@ class _Worker:
     outbuf: bytearray = field(default_factory=bytearray)
     loaded: set[int] = field(default_factory=set)
     loading: list[int] = field(default_factory=list)
-    """Generations sent and not yet acknowledged, in the order the worker compiles them."""
+    """Generations sent and not yet acknowledged, in the order the worker loads them."""
     starting: set[int] = field(default_factory=set)
     """The generations it was started with and has not answered yet; it serves no readiness until they are."""
     job: _Job | None = None
