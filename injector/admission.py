@@ -40,6 +40,8 @@ class AdmissionRequest:
     pod: dict[str, Any] | None
     pod_error: str | None = None
     """Why ``request.object`` cannot be a Pod (Go's decode would fail); the request is then denied."""
+    pod_in_review: bool = False
+    """``pod`` is only the pod's head (``lazy_review``): its ``spec`` is empty, the body carries the pod."""
 
     @property
     def is_pod_create(self) -> bool:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from injector import admission, urlpath
 from injector.decision import should_inject
+from injector.lazy_review import read_lazily
 from injector.metrics import InjectorMetrics
 from injector.patch_cache import PatchCache
 from injector.revision_loader import RevisionLoader
@@ -221,7 +222,7 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
     if request.headers.get("Content-Type") != "application/json":
         return _http_error(request, 415, "invalid Content-Type, want `application/json`", "content_type")
     try:
-        review = admission.decode_review(body)
+        review = _decode(body, services.patches.max_entry_bytes)
     except (admission.ReviewError, admission.RequestError) as exc:
         api_version = exc.api_version if isinstance(exc, admission.RequestError) else None
         verdict = Verdict(False, "denied", "decode", str(exc))
@@ -229,7 +230,7 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
         return _review_response(admission.encode_response(api_version, "", allowed=False,
                                                           message=str(exc))), "", verdict
     try:
-        revision, verdict = await _admit(request, services, review, started)
+        revision, verdict = await _admit(request, services, review, body, started)
     except Exception:  # noqa: BLE001 - our bug: the apiserver still gets a review, our log gets the traceback
         log.exception("internal error admitting pod %s (uid %s)", admission.pod_name(review.pod, review.namespace),
                       review.uid)
@@ -238,6 +239,16 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
     return _review_response(admission.encode_response(
         review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message,
         patch=verdict.patch)), revision, verdict
+
+
+def _decode(body: bytes, lazy_from: int) -> admission.AdmissionRequest:
+    """A review at least ``lazy_from`` bytes long (too large for the patch cache to keep its pod) is read only up
+    to its pod's spec when its layout allows (``lazy_review``): the worker decodes the pod, once."""
+    if len(body) >= lazy_from:
+        review = read_lazily(body)
+        if review is not None:
+            return review
+    return admission.decode_review(body)
 
 
 def _route_revision(request: web.Request, services: Services, pod: dict[str, Any], namespace: str) -> str:
@@ -253,7 +264,7 @@ def _route_revision(request: web.Request, services: Services, pod: dict[str, Any
     return services.options.revision
 
 
-async def _admit(request: web.Request, services: Services, review: admission.AdmissionRequest,
+async def _admit(request: web.Request, services: Services, review: admission.AdmissionRequest, body: bytes,
                  started: float) -> tuple[str, Verdict]:
     pod = review.pod
     if not review.is_pod_create:
@@ -277,22 +288,25 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     if "revision" in request.match_info:
         path = urlpath.strip_revision(path, request.match_info["revision"])
     facts = services.options.facts_for(pod, namespace, revision, urlpath.inject_envs(path))
-    try:
-        pod_json = orjson.dumps(pod)
-    except orjson.JSONEncodeError as exc:  # decodes (1,024 levels) but nests too deep to encode (255)
-        return revision, Verdict(False, "denied", "bad_pod", f"could not decode pod {name}: nested too deeply "
-                                                             f"({exc})")
-    cache_key = services.patches.key(snapshot.generation, facts, pod_json)
-    patch = services.patches.get(cache_key)
-    if patch is not None:
-        return revision, Verdict(True, "injected", decision.code, patch=patch)
+    if review.pod_in_review:
+        pod_json, cache_key = body, None
+    else:
+        try:
+            pod_json = orjson.dumps(pod)
+        except orjson.JSONEncodeError as exc:  # decodes (1,024 levels) but nests too deep to encode (255)
+            return revision, Verdict(False, "denied", "bad_pod", f"could not decode pod {name}: nested too deeply "
+                                                                 f"({exc})")
+        cache_key = services.patches.key(snapshot.generation, facts, pod_json)
+        patch = services.patches.get(cache_key)
+        if patch is not None:
+            return revision, Verdict(True, "injected", decision.code, patch=patch)
     timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
     budget = max(timeout - services.options.deadline_margin, 0.0)
     deadline = started + budget
     try:
         async with asyncio.timeout_at(deadline):
             patch = await services.pool.submit(snapshot.generation, pod_json, facts, revision=revision,
-                                               deadline=deadline)
+                                               deadline=deadline, in_review=review.pod_in_review)
     except TimeoutError:
         return revision, Verdict(False, "denied", "timeout",
                                  f"injection of pod {name} timed out after {budget:.2f}s "

@@ -28,21 +28,33 @@ class PatchCache:
         self.size = 0
         self._entries: OrderedDict[Key, bytes] = OrderedDict()
 
-    @staticmethod
-    def key(generation: int, facts: Any, pod_json: bytes) -> Key:
-        """Facts are pickled: they are a small frozen dataclass holding a dict, so not hashable themselves."""
+    @property
+    def max_entry_bytes(self) -> int:
+        """An entry costing more than this is not kept: a pod this large (thousands of env vars) must not flush
+        the many ordinary ones."""
+        return self.max_bytes // 64
+
+    def key(self, generation: int, facts: Any, pod_json: bytes) -> Key | None:
+        """None for a pod too large to be kept (it is never looked up either: hashing it would be wasted). Facts
+        are pickled: they are a small frozen dataclass holding a dict, so not hashable themselves."""
+        if len(pod_json) > self.max_entry_bytes:
+            return None
         return generation, pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL), pod_json
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: Key | None) -> bytes | None:
+        if key is None:
+            return None
         patch = self._entries.get(key)
         if patch is not None:
             self._entries.move_to_end(key)
         return patch
 
-    def put(self, key: Key, patch: bytes) -> None:
+    def put(self, key: Key | None, patch: bytes) -> None:
+        if key is None:
+            return
         cost = _cost(key, patch)
-        if cost > self.max_bytes // 64 or key in self._entries:
-            return  # a pod this large (thousands of env vars) must not flush the many ordinary ones
+        if cost > self.max_entry_bytes or key in self._entries:
+            return
         self._entries[key] = patch
         self.size += cost
         while self.size > self.max_bytes:

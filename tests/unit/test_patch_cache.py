@@ -6,7 +6,9 @@ from workers.facts import RequestFacts
 
 
 def _key(generation: int = 1, pod: bytes = b'{"a":1}', **facts: object) -> tuple[int, bytes, bytes]:
-    return PatchCache.key(generation, RequestFacts(**facts), pod)
+    key = PatchCache().key(generation, RequestFacts(**facts), pod)
+    assert key is not None
+    return key
 
 
 def test_hits_need_the_same_generation_facts_and_pod_bytes() -> None:
@@ -36,6 +38,14 @@ def test_an_entry_larger_than_a_sixty_fourth_is_not_kept() -> None:
     cache = PatchCache(max_bytes=64_000)
     cache.put(_key(pod=b"x" * 2000), b"p")
     assert len(cache) == 0 and cache.size == 0
+
+
+def test_a_pod_over_the_entry_bound_gets_no_key_and_is_neither_looked_up_nor_kept() -> None:
+    cache = PatchCache(max_bytes=64_000)
+    assert cache.key(1, RequestFacts(), b"x" * 1001) is None
+    assert cache.key(1, RequestFacts(), b"x" * 900) is not None
+    cache.put(None, b"patch")
+    assert cache.get(None) is None and len(cache) == 0
 
 
 def test_forget_drops_one_generation() -> None:
