@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from workers import defaults
 from workers.config.errors import ConfigError
@@ -17,7 +17,9 @@ from workers.config.mesh import parse_mesh
 from workers.config.model import InjectorConfig, config_from_mapping, load_config_mapping
 from workers.config.values import parse_values
 from workers.templates.errors import TemplateError
-from workers.templates.jinja import CompiledTemplates, compile_templates, load_compiled
+
+if TYPE_CHECKING:
+    from workers.templates.jinja import CompiledTemplates
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,12 @@ def _compiled_set(language: str, sources: tuple[tuple[str, str], ...], code: byt
     """Compiling Istio's templates takes most of a second, and most config changes (values, mesh, selectors) leave
     them untouched: a new generation with the same sources reuses the compiled set. Sharing is safe because
     compiled templates hold no per-config state (render caches live in the Injector of each generation). Failures
-    are not cached; the size covers a few revisions' worth of sets. ``code`` is the set compiled elsewhere."""
+    are not cached; the size covers a few revisions' worth of sets. ``code`` is the set compiled elsewhere.
+
+    Imported here, not at the top: the server builds and ships snapshots but never renders, so Jinja and the
+    function map (~15 MB) stay out of it (``tests/unit/test_import_boundary.py``)."""
+    from workers.templates.jinja import compile_templates, load_compiled
+
     if code is not None:
         return load_compiled(code)
     return compile_templates(dict(sources), language)
