@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import ipaddress
 import os
 import re
@@ -14,17 +15,33 @@ import secrets
 import uuid
 from typing import Any
 
-import bcrypt as bcrypt_lib
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from workers.templates.govalues import GoStruct, from_go_bytes, go_bytes
 
 from .encoding import CorruptInput, b64_decode
 from .registry import FuncTable
+
+
+class _Deferred:
+    """A module imported on first attribute access. ``cryptography`` and ``bcrypt`` hold ~9 MB resident in every
+    process that imports them, and only these few functions (which Istio's templates never call) need them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+bcrypt_lib = _Deferred("bcrypt")
+x509 = _Deferred("cryptography.x509")
+_oid = _Deferred("cryptography.x509.oid")
+hashes = _Deferred("cryptography.hazmat.primitives.hashes")
+serialization = _Deferred("cryptography.hazmat.primitives.serialization")
+dsa = _Deferred("cryptography.hazmat.primitives.asymmetric.dsa")
+ec = _Deferred("cryptography.hazmat.primitives.asymmetric.ec")
+ed25519 = _Deferred("cryptography.hazmat.primitives.asymmetric.ed25519")
+rsa = _Deferred("cryptography.hazmat.primitives.asymmetric.rsa")
+_ciphers = _Deferred("cryptography.hazmat.primitives.ciphers")
 
 SPRIG = FuncTable()
 go = SPRIG.go
@@ -207,7 +224,7 @@ def _certificate(cn: str, ips: list[Any] | None, dns: list[Any] | None, days: in
     san = _ips(ips) + _dns_names(dns)  # Go lists IP addresses and DNS names in one extension
     hash_alg = _signing_hash(issuer_key)
     now = dt.datetime.now(dt.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]) if cn else x509.Name([])
+    subject = x509.Name([x509.NameAttribute(_oid.NameOID.COMMON_NAME, cn)]) if cn else x509.Name([])
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
                .issuer_name(issuer.subject if issuer else subject)
@@ -219,8 +236,8 @@ def _certificate(cn: str, ips: list[Any] | None, dns: list[Any] | None, days: in
                                             key_encipherment=True, data_encipherment=False, key_agreement=False,
                                             key_cert_sign=is_ca, crl_sign=False, encipher_only=False,
                                             decipher_only=False), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                     ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+               .add_extension(x509.ExtendedKeyUsage([_oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                     _oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
                .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
     if is_ca:
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
@@ -336,7 +353,7 @@ def encrypt_aes(password: str, plaintext: str) -> str:
     pad = 16 - len(content) % 16
     content += bytes([pad]) * pad
     iv = os.urandom(16)
-    encryptor = Cipher(algorithms.AES(_aes_key(password)), modes.CBC(iv)).encryptor()
+    encryptor = _ciphers.Cipher(_ciphers.algorithms.AES(_aes_key(password)), _ciphers.modes.CBC(iv)).encryptor()
     return base64.b64encode(iv + encryptor.update(content) + encryptor.finalize()).decode()
 
 
@@ -351,7 +368,7 @@ def decrypt_aes(password: str, crypt64: str) -> str:
     iv, body = data[:16], data[16:]
     if len(body) % 16:
         raise CryptoError("crypto/cipher: input not full blocks")
-    decryptor = Cipher(algorithms.AES(_aes_key(password)), modes.CBC(iv)).decryptor()
+    decryptor = _ciphers.Cipher(_ciphers.algorithms.AES(_aes_key(password)), _ciphers.modes.CBC(iv)).decryptor()
     plain = decryptor.update(body) + decryptor.finalize()
     if not plain:
         raise CryptoError("runtime error: index out of range [-1]")
