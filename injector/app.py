@@ -97,7 +97,6 @@ class ServerOptions:
     compile_limits: CompileLimits = field(default_factory=CompileLimits)
     """Bounds of vetting a new config generation in the config sandbox (its trial renders get the render budget
     given in ``compile_limits.trial_render_seconds``; ``injector serve`` sets both from ``--render-budget``)."""
-    start_method: str = "forkserver"
     drain_timeout: float = 30.0
     stale: "StaleSettings | None" = None
     """``--watch-pods``: ``/debug/stale`` audits the pod cache (monitoring port)."""
@@ -474,10 +473,10 @@ def _file_layout(options: ServerOptions) -> Callable[[], dict[str, ConfigFiles]]
 def create_app(options: ServerOptions) -> web.Application:
     """The TLS-port application: /inject routes plus probes and metrics."""
     metrics = InjectorMetrics()
-    pool = WorkerPool(options.workers, job=options.job, start_method=options.start_method,
+    pool = WorkerPool(options.workers, job=options.job,
                       hang_grace=options.hang_grace, on_restart=metrics.worker_restarts.inc,
                       limits=options.render_limits)
-    sandbox = ConfigSandbox(options.job, start_method=options.start_method, limits=options.compile_limits)
+    sandbox = ConfigSandbox(options.job, limits=options.compile_limits)
     services = Services(options, RevisionRegistry(), pool, metrics, sandbox)
     metrics.watch(queue_depth=lambda: pool.queue_depth, busy=lambda: pool.busy, worker_pids=lambda: pool.pids,
                   ready=lambda: _is_ready(services), revision_queue_depths=pool.queue_depths)

@@ -138,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("injector serve: --kubeconfig needs --kube or --webhook-config-name/-selector")
     if args.watch_pods and not args.kube:
         raise SystemExit("injector serve: --watch-pods needs --kube")
-    from workers.pool import start_forkserver
+    from workers.pool import start_zygote
 
-    start_forkserver()  # its imports run while ours do
+    start_zygote()  # its imports run while ours do
     return uvloop.run(_serve(args, _options(args)))
 
 

@@ -2,7 +2,7 @@
 
 Why not ``ProcessPoolExecutor``: it pickles every call and runs a management thread; here a request is the raw
 pod bytes plus a small pickled facts object, sent over a socketpair whose readability the loop watches
-(``add_reader``). Each worker runs one job at a time, so the parent holds the only queue: a job abandoned at its
+(``add_reader``). Workers are forked from the pre-imported zygote (``workers.zygote``), so they share its pages. Each worker runs one job at a time, so the parent holds the only queue: a job abandoned at its
 deadline is simply dropped from it, queue depth is exact, and a dead worker's one in-flight job can be retried.
 
 Config generations are broadcast once and acknowledged before any job uses them; a replacement worker is sent
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import pickle
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from workers import pool_worker as proto
+from workers import zygote
 from workers.limits import RenderLimits
 from workers.processes import cpu_seconds, kill, reap
 from workers.scheduler import Refusal, Scheduler, Settings, size_class
@@ -39,17 +38,22 @@ _MAX_RESPAWN_DELAY = 30.0
 DEFAULT_JOB = "workers.render:Injector"
 
 
-def start_forkserver(job: str = DEFAULT_JOB) -> None:
-    """Start the forkserver that render workers and config sandboxes fork from, preloading their modules.
-
-    Spawning it returns at once and it imports in its own process, so when ``injector serve`` calls this first
-    thing, its imports (~0.7 s) overlap the server's own instead of following them. Does nothing once it runs."""
-    _preload(multiprocessing.get_context("forkserver"), job)
-    multiprocessing.forkserver.ensure_running()
+PRELOAD = (proto.__name__, "workers.sandbox_child", "workers.templates.jinja", "workers.templates.gotemplate")
+"""What the zygote imports besides the job's module: the worker loop, the config sandbox's child half, the
+template runtime and the translator (config sandboxes compile), so no child imports them again."""
 
 
-def _preload(context: Any, job: str) -> None:
-    context.set_forkserver_preload([proto.__name__, job.partition(":")[0]])
+def zygote_for(job: str = DEFAULT_JOB) -> zygote.Zygote:
+    """The zygote render workers and config sandboxes fork from, preloading their modules (the first call's
+    ``job`` decides what it preloads)."""
+    return zygote.shared((*PRELOAD, job.partition(":")[0]))
+
+
+def start_zygote(job: str = DEFAULT_JOB) -> None:
+    """Start the zygote now. It returns at once and the zygote imports in its own process, so when
+    ``injector serve`` calls this first thing, those imports overlap the server's own instead of following
+    them. Does nothing once it runs."""
+    zygote_for(job).ensure_running()
 
 
 class PoolError(Exception):
@@ -148,7 +152,7 @@ class WorkerPool:
     ``first_request_id`` lets tests start the 32-bit job ids next to their wrap.
     """
 
-    def __init__(self, size: int, *, job: str = DEFAULT_JOB, start_method: str = "forkserver",
+    def __init__(self, size: int, *, job: str = DEFAULT_JOB,
                  hang_grace: float = 5.0, on_restart: Callable[[], None] | None = None,
                  scheduling: Settings = Settings(), first_request_id: int = 1,
                  limits: RenderLimits = RenderLimits()) -> None:
@@ -156,9 +160,7 @@ class WorkerPool:
             raise ValueError("a pool needs at least one worker")
         self._size = size
         self._job_spec = job
-        self._context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            _preload(self._context, job)
+        self._zygote = zygote_for(job)
         self._hang_grace = hang_grace
         self._limits = limits
         self._on_restart = on_restart
@@ -403,10 +405,10 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         assert self._loop is not None
         parent_end, child_end = socket.socketpair()
-        process = self._context.Process(target=proto.main, args=(child_end, self._job_spec, self._limits),
-                                        name="injector-render", daemon=True)
-        process.start()
-        child_end.close()
+        try:
+            process = self._zygote.spawn(proto.main, child_end, (self._job_spec, self._limits))
+        finally:
+            child_end.close()
         parent_end.setblocking(False)
         worker = _Worker(process, parent_end, started=self._loop.time(), starting=set(self._configs))
         self._workers.append(worker)

@@ -21,7 +21,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def kill(process: Any) -> None:
-    """SIGKILL a ``multiprocessing`` process that has not exited yet."""
+    """SIGKILL a child process (``workers.zygote.ZygoteChild``) that has not exited yet."""
     if process.pid is not None and process.exitcode is None:
         try:
             os.kill(process.pid, signal.SIGKILL)
