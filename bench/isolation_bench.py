@@ -16,7 +16,7 @@ the render workers), or, for ``compile``, a new hostile config for ``hostile`` e
 and rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, per phase: p50/p99 latency and the
 fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
 how many render workers were replaced and the largest peak RSS (VmHWM) of the server's live child processes (render
-workers, forkserver) so far. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
+workers, zygote) so far. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
 ``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
 squarings), ``compile`` (hostile config changes). ``--server-tree DIR`` runs the server from another source tree
 (``git archive <commit> | tar -x -C DIR``), e.g. a release without the render bounds, for comparison.

@@ -60,7 +60,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the render workers are children of the forkserver, not of the server)."""
+    """Every process below ``pid`` (the render workers are children of the zygote, not of the server)."""
     children: dict[int, list[int]] = collections.defaultdict(list)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

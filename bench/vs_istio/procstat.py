@@ -1,6 +1,6 @@
 """CPU time and memory of a whole process tree, read from /proc (Linux only).
 
-A server is its process and every descendant (our front end, the forkserver and the render workers; Istio's one
+A server is its process and every descendant (our front end, the zygote and the render workers; Istio's one
 process). CPU is ``utime + stime`` of each, plus ``cutime + cstime`` so a child that exited and was reaped meanwhile
 still counts. Memory is RSS and PSS from ``smaps_rollup``: PSS splits pages shared between processes (forked
 workers share much of their parent's heap), so the sum of PSS is the tree's real footprint.

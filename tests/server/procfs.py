@@ -14,7 +14,7 @@ def peak_resident_bytes(pid: int) -> int:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (a server's forkserver, its render workers, a config sandbox)."""
+    """Every live process below ``pid`` (a server's zygote, its render workers, a config sandbox)."""
     children: defaultdict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

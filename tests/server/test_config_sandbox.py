@@ -1,6 +1,6 @@
 """The config sandbox: every new generation is compiled and trial-rendered in a disposable, bounded process.
 
-Real processes (forkserver children, as in ``injector serve``) and the real compiler; each hostile config is one
+Real processes (zygote children, as in ``injector serve``) and the real compiler; each hostile config is one
 an operator could apply, and each must come back as a rejection with a reason, within the bounds.
 """
 from __future__ import annotations
