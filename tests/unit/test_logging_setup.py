@@ -37,6 +37,19 @@ def test_text_format_escapes_control_characters_in_message_and_fields() -> None:
     assert " plain=ok " in line and 'empty=""' in line
 
 
+def test_times_are_utc_with_milliseconds_across_second_boundaries() -> None:
+    stamps = []
+    for second, msecs in ((1767225599, 998.0), (1767225600, 1.5), (1767225599, 500.0)):  # around 2026, then back
+        record = _record(fields={"latency_ms": 1.25, "count": 3, "ratio": float("nan")})
+        record.created, record.msecs = second + msecs / 1000, msecs
+        stamps.append(JsonFormatter().format(record))
+        line = TextFormatter().format(record)
+        assert line.endswith(" latency_ms=1.25 count=3 ratio=nan")
+        assert line.split(" ", 1)[0] == orjson.loads(stamps[-1])["time"]
+    assert [orjson.loads(s)["time"] for s in stamps] == [
+        "2025-12-31T23:59:59.998Z", "2026-01-01T00:00:00.001Z", "2025-12-31T23:59:59.500Z"]
+
+
 def test_text_format_indents_every_traceback_line() -> None:
     line = TextFormatter().format(_record(exc=ValueError("boom\n2026-01-01T00:00:00.000Z error forged")))
     first, *rest = line.split("\n")
