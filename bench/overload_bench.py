@@ -1,22 +1,30 @@
 """Overload: does the webhook answer before the apiserver's deadline, and keep its goodput, at N times capacity?
 
     python bench/overload_bench.py [--pods standard,large] [--factor 5] [--duration 30] [--timeout 2]
-                                   [--workers 2] [--json]
+                                   [--workers 2] [--baseline DIR] [--json]
 
 For each pod class, against a fresh ``injector serve`` (embedded default config, loopback TLS), with the load
 generator (bench/loadgen.py) in its own process:
 1. unloaded latency: 50 sequential requests (p50, the yardstick of recovery);
-2. capacity: 8 keep-alive connections back to back for 10 s (``?timeout=10s``); injected replies per second;
+2. capacity, measured as what the server sustains: first 8 keep-alive connections back to back for 10 s
+   (``?timeout=10s``; injected replies per second, the closed-loop throughput), then that rate offered open loop
+   for 6 s with ``?timeout=<timeout>s`` and lowered by 10% until no reply comes after the deadline and at least
+   99% of the pods are injected in time: the highest rate passing is the capacity (the same generator, deadline
+   and connection pattern as the overload, so goodput is compared with a rate the server really sustains);
 3. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
    connection sends one request every 100 ms until 10 s after the load stops.
 Reported: replies after the deadline (counted from the request's intended start, as the apiserver's clock runs
-from its call), goodput = pods injected before their deadline per second, as a fraction of the measured capacity,
-the other answers by kind, and recovery = time from the end of the load until a probe is again answered within
-2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the generator got to a request -
-its intended start) is reported so a generator that could not keep up is visible, and so is the wait for a
-connection (TLS handshakes on a busy server), and the CPU the server's event loop and its workers used during
-the overload and what the load generator used (cores, from /proc: workers that crashed meanwhile are not
-counted). Loopback only, bounded (about a minute per pod class).
+from its call), goodput = pods injected before their deadline per second, as a fraction of the capacity (and
+of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load until a probe
+is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the
+generator got to a request - its intended start) is reported so a generator that could not keep up is visible,
+and so is the wait for a connection (TLS handshakes on a busy server). The CPU (cores, from /proc) of the
+server's event loop, its workers, the load generator and every other process on the machine is reported for the
+capacity run and the overload: the generator and the server share the machine's cores, and so do other jobs on
+a shared machine.
+``--baseline DIR`` measures the server from another source tree too (``git archive <commit> | tar -x -C DIR``),
+alternating which goes first per pod class, so before/after figures come from one run. Loopback only, bounded
+(one to two minutes per pod class and server).
 """
 from __future__ import annotations
 
@@ -99,11 +107,62 @@ def recovery(probes: list[list[Any]], stopped: float, normal: float) -> float | 
     return None
 
 
-async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, Any]:
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy so far (``/proc/stat``: everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Cores used by the server's loop, its workers and everyone else during one generator run."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.workers = descendants(server_pid)
+        self.start = (cpu_seconds(server_pid), sum(map(cpu_seconds, self.workers)), machine_busy_seconds())
+
+    def cores(self, run: dict[str, Any]) -> dict[str, float]:
+        span = run["wall_seconds"]
+        loop = cpu_seconds(self.server_pid) - self.start[0]
+        workers = sum(map(cpu_seconds, self.workers)) - self.start[1]
+        generator = run["cpu_seconds"]
+        other = machine_busy_seconds() - self.start[2] - loop - workers - generator
+        return {name: round(max(value, 0.0) / span, 2) for name, value in
+                (("server_loop", loop), ("workers", workers), ("generator", generator), ("other", other))}
+
+
+def tally(records: list[list[Any]], deadline: float) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(injected before the deadline, answered after it)."""
+    in_time = [r for r in records if r[3] == "injected" and r[2] - r[0] <= deadline]
+    late = [r for r in records if r[2] and r[2] - r[0] > deadline]
+    return in_time, late
+
+
+async def sustained_capacity(base: dict[str, Any], url: str, server_pid: int, start: float,
+                             deadline: float) -> tuple[float, list[dict[str, Any]]]:
+    """The highest rate (from ``start`` down in 10% steps) offered open loop for 6 s with no late reply and at
+    least 99% of the pods injected in time; 0 when none of 6 steps passes. Also every step's figures."""
+    steps = []
+    rate = start
+    for _ in range(6):
+        meter = CpuMeter(server_pid)
+        run = await generate({**base, "mode": "open", "rate": rate, "duration": 6.0,
+                              "url": f"{url}?timeout={deadline:g}s", "reply_timeout": 10.0})
+        in_time, late = tally(run["records"], deadline)
+        passed = not late and len(in_time) >= 0.99 * len(run["records"])
+        steps.append({"rate": round(rate, 1), "late": len(late), "in_time": len(in_time),
+                      "sent": len(run["records"]), "passed": passed, "cpu": meter.cores(run)})
+        if passed:
+            return rate, steps
+        rate *= 0.9
+    return 0.0, steps
+
+
+async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | None = None) -> dict[str, Any]:
     port = free_port()
     process = await start_serve(port, "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file",
                                 str(tls / "tls.key"), "--workers", str(args.workers), "--log-level", "error",
-                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                                tree=tree, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     base = {"pod": pod, "ca": str(tls / "ca.crt")}
     url = f"https://127.0.0.1:{port}/inject"
     try:
@@ -118,34 +177,33 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, 
                                        "url": f"{url}?timeout=10s"})
         window = [r for r in capacity_run["records"]
                   if r[3] == "injected" and r[2] >= capacity_run["started"] + 2.0]
-        capacity = len(window) / 8.0
-        rate = capacity * args.factor
-        workers = descendants(process.pid)
-        loop_before, workers_before = cpu_seconds(process.pid), sum(map(cpu_seconds, workers))
+        closed_loop = len(window) / 8.0
+        capacity, steps = await sustained_capacity(base, url, process.pid, closed_loop, args.timeout)
+        rate = (capacity or closed_loop) * args.factor
+        meter = CpuMeter(process.pid)
         overload = await generate({**base, "mode": "open", "rate": rate, "duration": args.duration,
                                    "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
                                    "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
-        span = overload["wall_seconds"]
-        loop_cpu = (cpu_seconds(process.pid) - loop_before) / span
-        workers_cpu = (sum(map(cpu_seconds, workers)) - workers_before) / span
+        overload_cpu = meter.cores(overload)
     finally:
         process.terminate()
         await process.wait()
     records = overload["records"]
-    deadline = args.timeout
-    in_time = [r for r in records if r[3] == "injected" and r[2] - r[0] <= deadline]
-    late = [r for r in records if r[2] and r[2] - r[0] > deadline]
+    in_time, late = tally(records, args.timeout)
     kinds = collections.Counter(kind_of(r[3], r[4]) for r in records)
     answer_latency = {kind: percentile([r[2] - r[0] for r in records if r[2] and kind_of(r[3], r[4]) == kind], .5)
                       for kind in kinds}
     goodput = len(in_time) / args.duration
     normal = 2 * p50 + 0.005
     return {
-        "pod": pod, "workers": args.workers, "unloaded_p50_ms": round(p50 * 1000, 1),
-        "capacity_per_s": round(capacity, 1), "offered_per_s": round(rate, 1), "sent": len(records),
+        "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
+        "unloaded_p50_ms": round(p50 * 1000, 1), "closed_loop_per_s": round(closed_loop, 1),
+        "capacity_per_s": round(capacity, 1), "capacity_steps": steps,
+        "offered_per_s": round(rate, 1), "sent": len(records),
         "late_replies": len(late),
         "worst_late_s": round(max((r[2] - r[0] for r in late), default=0.0), 3),
         "goodput_per_s": round(goodput, 1), "goodput_fraction": round(goodput / capacity, 3) if capacity else None,
+        "goodput_of_closed_loop": round(goodput / closed_loop, 3) if closed_loop else None,
         "injected_p50_ms": round(percentile([r[2] - r[0] for r in in_time], .5) * 1000, 1),
         "injected_p99_ms": round(percentile([r[2] - r[0] for r in in_time], .99) * 1000, 1),
         "answers": {kind: {"count": count, "p50_ms": round(answer_latency[kind] * 1000, 1)}
@@ -153,8 +211,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path) -> dict[str, 
         "generator_lag_p99_ms": round(percentile([r[5] - r[0] for r in records], .99) * 1000, 1),
         "connect_wait_p99_ms": round(percentile([r[1] - r[5] for r in records if r[1]], .99) * 1000, 1),
         "peak_connections": overload["peak_connections"],
-        "server_loop_cpu": round(loop_cpu, 2), "workers_cpu": round(workers_cpu, 2),
-        "generator_cpu": round(overload["cpu_seconds"] / overload["wall_seconds"], 2),
+        "overload_cpu": overload_cpu,
         "recovery_s": (None if (rec := recovery(overload["probes"], overload["stopped"], normal)) is None
                        else round(rec, 3)),
     }
@@ -165,21 +222,35 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         tls = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
             assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(tls)) == 0
-        return [await run_class(pod, args, tls) for pod in args.pods.split(",")]
+        results = []
+        for index, pod in enumerate(args.pods.split(",")):
+            trees: list[Path | None] = [None] if args.baseline is None else [args.baseline.resolve(), None]
+            for tree in (trees if index % 2 == 0 else trees[::-1]):
+                results.append(await run_class(pod, args, tls, tree))
+        return results
+
+
+def _cpu(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in cores.items())
 
 
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r['pod']}: capacity {r['capacity_per_s']}/s (unloaded p50 {r['unloaded_p50_ms']} ms), "
+        lines.append(f"{r['pod']} ({r['server']}): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
+                     f"(closed loop {r['closed_loop_per_s']}/s; unloaded p50 {r['unloaded_p50_ms']} ms), "
                      f"offered {r['offered_per_s']}/s, sent {r['sent']}")
+        for step in r["capacity_steps"]:
+            lines.append(f"    capacity step {step['rate']}/s: {step['in_time']}/{step['sent']} injected in time, "
+                         f"{step['late']} late -> {'passed' if step['passed'] else 'failed'}; CPU (cores) "
+                         f"{_cpu(step['cpu'])}")
         lines.append(f"  late replies {r['late_replies']} (worst {r['worst_late_s']} s), goodput "
-                     f"{r['goodput_per_s']}/s = {r['goodput_fraction']} of capacity, injected p50/p99 "
+                     f"{r['goodput_per_s']}/s = {r['goodput_fraction']} of capacity "
+                     f"({r['goodput_of_closed_loop']} of the closed-loop rate), injected p50/p99 "
                      f"{r['injected_p50_ms']}/{r['injected_p99_ms']} ms, recovery {r['recovery_s']} s, "
-                     f"generator lag p99 {r['generator_lag_p99_ms']} ms, connection wait p99 {r['connect_wait_p99_ms']} ms, "
-                     f"peak connections {r['peak_connections']}, CPU (cores) of the server's event loop "
-                     f"{r['server_loop_cpu']}, its workers {r['workers_cpu']}, the load generator "
-                     f"{r['generator_cpu']}")
+                     f"generator lag p99 {r['generator_lag_p99_ms']} ms, connection wait p99 "
+                     f"{r['connect_wait_p99_ms']} ms, peak connections {r['peak_connections']}")
+        lines.append(f"  CPU (cores) during the overload: {_cpu(r['overload_cpu'])}")
         for kind, answer in r["answers"].items():
             lines.append(f"    {answer['count']:>7}  p50 {answer['p50_ms']:>8} ms  {kind}")
     return "\n".join(lines)
@@ -192,6 +263,7 @@ if __name__ == "__main__":
     cli.add_argument("--duration", type=float, default=30.0, help="seconds of overload (default 30)")
     cli.add_argument("--timeout", type=float, default=2.0, help="the ?timeout= in seconds (default 2)")
     cli.add_argument("--workers", type=int, default=2)
+    cli.add_argument("--baseline", type=Path, help="also measure the server from this source tree (before/after)")
     cli.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))
