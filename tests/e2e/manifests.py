@@ -94,6 +94,7 @@ def base_access_cases(patchable: list[str]) -> list[tuple[bool, dict[str, str]]]
         (False, {"verb": "patch", "resource": "configmaps", "namespace": CONTROL_NAMESPACE}),
         (False, {"verb": "get", "resource": "secrets", "namespace": CONTROL_NAMESPACE}),
         (False, {"verb": "create", "resource": "pods", "namespace": CONTROL_NAMESPACE}),
+        (False, {"verb": "list", "resource": "pods"}),  # only with the chart's staleAudit.enabled
         (False, {"verb": "patch", "resource": "namespaces", "name": "default"}),
         (False, {**patch, "name": "istio-sidecar-injector"}),
         (False, {**patch}),  # any name

@@ -102,7 +102,7 @@ def test_values_reach_the_objects(helm: Helm) -> None:
     rendered = helm.template({
         "revisions": ["default", "canary"],
         "image": {"repository": "registry.example/injector", "tag": "1.2.3", "pullPolicy": "Always"},
-        "replicaCount": 3, "workers": 4, "extraArgs": ["--log-format=text"],
+        "replicaCount": 3, "workers": 4, "extraArgs": ["--log-format=text"], "staleAudit": {"enabled": True},
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "nodeSelector": {"pool": "system"}, "priorityClassName": "system-cluster-critical",
         "failurePolicy": "Ignore", "timeoutSeconds": 5,
@@ -116,10 +116,12 @@ def test_values_reach_the_objects(helm: Helm) -> None:
     assert deployment["spec"]["replicas"] == 3
     assert (container["image"], container["imagePullPolicy"]) == ("registry.example/injector:1.2.3", "Always")
     assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
-    assert {"--workers=4", "--log-format=text", "--control-namespace=mesh-config",
+    assert {"--workers=4", "--log-format=text", "--control-namespace=mesh-config", "--watch-pods",
             "--webhook-config-selector=app.kubernetes.io/part-of=py-sidecar-injector"} <= set(container["args"])
     assert pod["nodeSelector"] == {"pool": "system"} and pod["priorityClassName"] == "system-cluster-critical"
     assert only(rendered, "Role")["metadata"]["namespace"] == "mesh-config"
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]} in (
+        objects(rendered, "ClusterRole")["sidecar-injector"]["rules"])
     assert only(rendered, "RoleBinding")["subjects"][0]["namespace"] == CONTROL_NAMESPACE
 
     configurations = objects(rendered, "MutatingWebhookConfiguration")
@@ -240,13 +242,16 @@ async def test_helm_install_and_upgrades_route_pods_like_istio(
     assert await route_after("upgrade", moved) == expected_routes(moved["revisionTags"], auto=False)
 
     default_moved = {"revisionTags": {"prod": "canary", "default": "canary"},
-                     "sidecarInjectorWebhook": {"enableNamespacesByDefault": True}}
+                     "sidecarInjectorWebhook": {"enableNamespacesByDefault": True}, "staleAudit": {"enabled": True}}
     assert await route_after("upgrade", default_moved) == expected_routes(default_moved["revisionTags"], auto=True)
     admission = client.AdmissionregistrationV1Api(kube_api)
     names = {m.metadata.name for m in (await admission.list_mutating_webhook_configuration(
         label_selector="app.kubernetes.io/part-of=py-sidecar-injector")).items}
     assert names == {"sidecar-injector-canary", "istio-revision-tag-prod", "istio-revision-tag-default"}
-    await assert_access(kube_api, base_access_cases(sorted(names)) + [
+    pods_read = [(True, {"verb": verb, "resource": "pods"}) for verb in ("list", "watch")]  # staleAudit
+    cases = [case for case in base_access_cases(sorted(names)) if case[1] != {"verb": "list", "resource": "pods"}]
+    await assert_access(kube_api, cases + pods_read + [
+        (False, {"verb": "get", "resource": "pods", "namespace": "default", "name": "any"}),
         (False, {"verb": "patch", "group": "admissionregistration.k8s.io",
                  "resource": "mutatingwebhookconfigurations", "name": "sidecar-injector-default"})])
 
