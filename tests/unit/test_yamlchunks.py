@@ -171,3 +171,95 @@ def test_the_cache_stays_within_its_bounds() -> None:
     for n in range(40):
         cache.load(_variant(f"app{n}", f"{n}m", n))
     assert len(cache._values) <= 50 and cache._size <= 4000
+
+
+def test_a_render_of_the_same_shape_reparses_only_the_changed_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = ChunkedYaml()
+    _check(cache, _variant("first", "100m", 8080))
+    outlined: list[int] = []
+    walked: list[int] = []
+    real_outline, real_node = yamlchunks._Outline.__init__, ChunkedYaml._node
+
+    def outlining(self: yamlchunks._Outline, lines: list[str], memo: dict) -> None:  # type: ignore[type-arg]
+        outlined.append(len(lines))
+        real_outline(self, lines, memo)
+
+    def walking(self: ChunkedYaml, *args: object) -> object:
+        walked.append(1)
+        return real_node(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(yamlchunks._Outline, "__init__", outlining)
+    monkeypatch.setattr(ChunkedYaml, "_node", walking)
+    first = cache.load(_variant("first", "100m", 8080))
+    # other names (a flow mapping's lines too), resources, ports (inside a block scalar): the same outline, and
+    # the changed pieces put in place in a copy that shares everything else
+    second = cache.load(_variant("second", "200m", 9090))
+    assert _same(second, yaml.load(_variant("second", "200m", 9090), Loader=yaml.CSafeLoader))
+    assert outlined == [] and walked == []
+    assert second["spec"]["volumes"] is first["spec"]["volumes"]
+    assert first == yaml.load(_variant("first", "100m", 8080), Loader=yaml.CSafeLoader)  # not changed in place
+    reshaped = [
+        _variant("third", "300m", 80).replace('cpu: "300m"', "cpu:"),             # a key loses its value
+        _variant("third", "300m", 80).replace("        kept\n", "        k: v\n"),  # a line inside a block scalar
+        _variant("third", "300m", 80).replace('value: "third"', 'value: "third'),  # a quote left open
+        _variant("third", "300m", 80).replace("- name: KEEP", "- KEEP"),           # an item that is no mapping
+    ]
+    for text in reshaped:
+        outlined.clear()
+        _check(cache, text)
+        assert outlined, "a line of another shape must be outlined again"
+
+
+@pytest.mark.parametrize("edit", [
+    ('    image: "proxyv2:latest"', '    imag: "proxyv2:latest"'),        # the entry's key changes
+    ("    name: workload-socket", "    name: workload-socket\n    name: x"),  # not the same line count
+    ("          path: istio-token", "          audience: again"),     # a repeated key: the later wins
+    ("  - emptyDir: {}", "  - emptyDir: []"),                          # a flow value of another type
+    ("        cpu: \"CPU\"", "        cpu: [1,"),                    # an error, from the piece
+])
+def test_reassembly_falls_back_to_the_whole_walk(edit: tuple[str, str]) -> None:
+    cache = ChunkedYaml()
+    _check(cache, _variant("a", "1m", 1))
+    _check(cache, _variant("b", "2m", 2).replace(*edit))
+    _check(cache, _variant("c", "3m", 3))
+
+
+def test_a_line_that_ends_a_construct_early_is_a_new_outline() -> None:
+    lines = _variant("a", "1m", 1).splitlines(keepends=True)
+    memo: dict = {}  # type: ignore[type-arg]
+    outline = yamlchunks._Outline(lines, memo)
+
+    def changed(old: str, new: str) -> list[int] | None:
+        at = lines.index(old)
+        return outline.changed_lines(lines[:at] + [new] + lines[at + 1:], memo)
+
+    kept, rev = lines.index("        kept\n"), lines.index('    istio.io/rev: "default",\n')
+    assert changed("        kept\n", "        kept too\n") == [kept]               # still in the block scalar
+    assert changed("        kept\n", "      kept: 1\n") is None                    # out of it
+    assert changed('    istio.io/rev: "default",\n', '    istio.io/rev: "x",\n') == [rev]  # in the flow mapping
+    assert changed('    istio.io/rev: "default",\n', '    istio.io/rev: "x"}\n') is None   # closes it
+
+
+def _mutated(rnd: random.Random, text: str) -> str:
+    """``text`` with one line changed the way renders for two pods differ, or in a way that changes structure."""
+    lines = text.split("\n")
+    index = rnd.randrange(len(lines))
+    line = lines[index]
+    edits = [
+        lambda: line.replace("a", "b", 1), lambda: line.replace("e", "f"), lambda: line.replace("1", "2"), lambda: line + "x", lambda: line + " # c", lambda: line.replace(":", "", 1),
+        lambda: " " + line, lambda: line[1:], lambda: line + '"', lambda: line + "{", lambda: line.replace("-", "", 1),
+        lambda: line.replace("1", "true", 1), lambda: "", lambda: line + ": y", lambda: line.replace("k", "name", 1),
+    ]
+    lines[index] = rnd.choice(edits)()
+    return "\n".join(lines)
+
+
+def test_random_edits_of_documents_parse_like_csafeloader() -> None:
+    rnd = random.Random(7)
+    for _ in range(150):
+        cache = ChunkedYaml()
+        text = "".join(f"top{n}:" + _random_node(rnd, 1, 2) + "\n" for n in range(4))
+        _check(cache, text)
+        for _ in range(6):
+            text = _mutated(rnd, text) if rnd.random() < 0.8 else text
+            _check(cache, text)
