@@ -17,6 +17,9 @@ The list of staging modules is read from the pinned release's own go.mod, so bum
 The binaries are cached outside the repository (``$INJECTOR_E2E_CACHE`` or ``~/.cache/injector-e2e``); the first
 build takes several minutes on two cores, later sessions start the control plane in a few seconds.
 
+The build helpers here (``cache_dir``, ``build_once``, ``build_go_module``, the Istio pin) serve every Go peer of
+the project: the deploy/ tools, the Go template oracle, bench/vs_istio's Istio webhook.
+
 Run ``python tests/e2e/controlplane.py build`` to pre-build, ``python tests/e2e/controlplane.py run`` to start a
 control plane by hand (prints a kubeconfig path, stops on Ctrl-C).
 """
@@ -56,6 +59,13 @@ KUBERNETES_VERSION = "v1.34.4"
 BUILD_RECIPE = 1
 #: Minimum Go toolchain for KUBERNETES_VERSION (its go.mod says ``go 1.24.0``).
 MIN_GO = (1, 24)
+#: istio.io/istio for the Go peers built on Istio's own code (the template oracle of tests/gooracle, Istio's webhook
+#: in bench/vs_istio): one pin, so they share one module download. Istio tags its releases without the ``v`` Go
+#: wants, so the proxy serves it only as pseudo-versions of commits; this is commit eed52ebb66ad (2026-08-27, master
+#: after the 1.30 branch, ``VERSION`` 1.31). Bump it with the proxy's ``@v/list`` / ``go list -m -versions``.
+ISTIO_MODULE_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
+#: Its go.mod says ``go 1.26.0``.
+ISTIO_MIN_GO = (1, 26)
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -85,13 +95,19 @@ class Binaries:
     build_seconds: float | None
 
 
-def cache_root() -> Path:
-    """Outside the repository so that ``git clean`` and fresh worktrees keep the multi-minute build."""
-    explicit = os.environ.get("INJECTOR_E2E_CACHE")
+def cache_dir(env_var: str, name: str) -> Path:
+    """``$<env_var>``, else ``<XDG cache>/<name>``: outside the repository, so that ``git clean`` and fresh worktrees
+    keep the multi-minute builds of our Go peers."""
+    explicit = os.environ.get(env_var)
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "injector-e2e"
+    return (Path(xdg) if xdg else Path.home() / ".cache") / name
+
+
+def cache_root() -> Path:
+    """Where the control plane (and the build locks of every Go peer) live."""
+    return cache_dir("INJECTOR_E2E_CACHE", "injector-e2e")
 
 
 def find_go() -> str | None:
@@ -174,6 +190,19 @@ def run_logged(cmd: Sequence[str], cwd: Path, log_file: Path, env: dict[str, str
     if proc.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-40:])
         raise BuildError(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log_file}:\n{tail}")
+
+
+def build_go_module(go: str, src: Path, go_mod: str, build_args: Sequence[str], log_file: Path) -> float:
+    """Write ``go.mod`` into ``src`` (dropping a stale go.sum), ``go mod tidy``, then ``go build -trimpath
+    <build_args>`` there: how each of our Go peers is built from a small module of ours, its requirements resolved
+    through the module proxy. Returns the seconds it took."""
+    started = time.monotonic()
+    env = go_env()
+    (src / "go.mod").write_text(go_mod)
+    (src / "go.sum").unlink(missing_ok=True)
+    run_logged([go, "mod", "tidy"], src, log_file, env)
+    run_logged([go, "build", "-trimpath", *build_args], src, log_file, env)
+    return round(time.monotonic() - started, 1)
 
 
 _REPLACE_LINE = re.compile(r"^\s*(k8s\.io/[A-Za-z0-9._-]+)\s*=>\s*\./staging/src/\1\s*$")
@@ -273,21 +302,16 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
     )
     upstream_go_mod = Path(json.loads(download.stdout)["GoMod"]).read_text()
 
-    (src / "go.mod").write_text(render_go_mod(kubernetes_version, upstream_go_mod))
-    (src / "go.sum").unlink(missing_ok=True)
     (src / "tools.go").write_text(_TOOLS_GO)
     (src / "cmd" / "etcd").mkdir(parents=True, exist_ok=True)
     (src / "cmd" / "etcd" / "main.go").write_text(_ETCD_MAIN)
 
-    log("go mod tidy (downloads the dependency graph once into the Go module cache)")
-    run_logged([go, "mod", "tidy"], src, log_file, env)
-    log("go build kube-apiserver, kubectl, etcd (nice 10; several minutes on a cold Go build cache)")
-    run_logged(
-        [
-            go, "build", "-trimpath", "-ldflags", _version_ldflags(kubernetes_version), "-o", str(bin_dir) + "/",
-            "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kubectl", "./cmd/etcd",
-        ],
-        src, log_file, env,
+    log("go mod tidy, then go build kube-apiserver, kubectl, etcd (nice 10; several minutes on a cold Go cache)")
+    build_go_module(
+        go, src, render_go_mod(kubernetes_version, upstream_go_mod),
+        ["-ldflags", _version_ldflags(kubernetes_version), "-o", str(bin_dir) + "/",
+         "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kubectl", "./cmd/etcd"],
+        log_file,
     )
     seconds = round(time.monotonic() - started, 1)
     etcd_version = subprocess.run(
@@ -312,8 +336,9 @@ def build_binaries(go: str, kubernetes_version: str = KUBERNETES_VERSION, log: L
     return _binaries_for(kubernetes_version, seconds)
 
 
-def build_once(name: str, cached: Callable[[], T | None], build: Callable[[str], T], go: str | None = None) -> T:
-    """``cached()``, or ``build(go)`` under the file lock ``<cache>/<name>.lock``.
+def build_once(name: str, cached: Callable[[], T | None], build: Callable[[str], T], go: str | None = None,
+               min_go: tuple[int, int] = MIN_GO) -> T:
+    """``cached()``, or ``build(go)`` under the file lock ``<cache>/<name>.lock``, with a toolchain >= ``min_go``.
 
     The lock serialises concurrent pytest sessions (several engineers share this machine), so the second one
     waits for the first build instead of starting its own, then finds its result.
@@ -324,8 +349,8 @@ def build_once(name: str, cached: Callable[[], T | None], build: Callable[[str],
     go = go or find_go()
     if go is None:
         raise BuildError(f"no Go toolchain found (set $GO or put go on PATH) to build {name}")
-    if go_version(go) < MIN_GO:
-        raise BuildError(f"Go >= {MIN_GO[0]}.{MIN_GO[1]} is needed to build {name}")
+    if go_version(go) < min_go:
+        raise BuildError(f"Go >= {min_go[0]}.{min_go[1]} is needed to build {name}")
     lock_path = cache_root() / f"{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:

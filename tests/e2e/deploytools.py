@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from controlplane import BuildError, Log, build_once, cache_root, go_env, run_logged, stderr_log
+from controlplane import (BuildError, Log, build_go_module, build_once, cache_root, go_env, run_logged,
+                          stderr_log)
 
 HELM_VERSION = "v3.19.5"
 """Requires Go 1.24 (as the control plane does) and client-go 0.34, the Kubernetes minor of the e2e apiserver."""
@@ -116,15 +117,12 @@ def _build_promtool(go: str, target: Path, log_file: Path, log: Log) -> None:
     src = target.parent.parent / "promtool-src"
     src.mkdir(parents=True, exist_ok=True)
     module = _module(go, f"github.com/prometheus/prometheus@{PROMETHEUS_MODULE_VERSION}", src)
-    (src / "go.mod").write_text(promtool_go_mod(Path(module["GoMod"]).read_text()))
-    (src / "go.sum").unlink(missing_ok=True)
     (src / "tools.go").write_text('//go:build tools\n\npackage tools\n\n'
                                   'import _ "github.com/prometheus/prometheus/cmd/promtool"\n')
     log("go mod tidy + go build promtool (nice 10; several minutes and ~1 GB of modules on a cold cache)")
-    run_logged([go, "mod", "tidy"], src, log_file, go_env())
     tmp = target.with_suffix(".tmp")
-    run_logged([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp),
-                "github.com/prometheus/prometheus/cmd/promtool"], src, log_file, go_env())
+    build_go_module(go, src, promtool_go_mod(Path(module["GoMod"]).read_text()),
+                    ["-ldflags", "-s -w", "-o", str(tmp), "github.com/prometheus/prometheus/cmd/promtool"], log_file)
     tmp.replace(target)
 
 

@@ -108,7 +108,7 @@ def test_tree_lists_live_descendants() -> None:
 
 
 def test_the_build_module_requires_the_pinned_istio_and_rebuilds_when_sources_change(tmp_path, monkeypatch) -> None:
-    assert f"require istio.io/istio {peers.ISTIO_VERSION}" in peers._go_mod()
+    assert f"require istio.io/istio {peers.ISTIO_MODULE_VERSION}" in peers._go_mod()
     before = peers.sources_digest()
     copy = tmp_path / "go"
     copy.mkdir()
