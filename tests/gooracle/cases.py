@@ -362,6 +362,19 @@ _add("pod",
      '{{ genSignedCertWithKey "x" nil nil 1 (genCA "ca" 1) "bad key" }}',
      )
 
+# ---- found by the fuzzer and the hostile-input review -------------------------------------------------------------
+_LONG = "1" * 5000  # past Python's 4300-digit limit on int(text); Go sees a range error
+_add("pod",
+     # strconv on huge numbers: cast gives 0, Atoi the nearest int64, ParseInt in `duration` too
+     f'{{{{ int "{_LONG}" }}}}|{{{{ int64 "-{_LONG}" }}}}|{{{{ add1 "{_LONG}" }}}}|{{{{ atoi "{_LONG}" }}}}|{{{{ atoi "-{_LONG}" }}}}',
+     '{{ atoi "99999999999999999999" }}|{{ atoi "-9223372036854775809" }}|{{ atoi "9223372036854775807" }}',
+     # Go's int wraps around: seq's end+1 and untilStep's counter (here runs that end after wrapping)
+     '{{ seq 9223372036854775806 9223372036854775807 }}|{{ seq -9223372036854775807 -9223372036854775808 }}|{{ seq 5 1 9223372036854775807 | len }}',
+     '{{ untilStep -9223372036854775803 9223372036854775807 9223372036854775807 }}',
+     '{{ untilStep 9223372036854775803 -9223372036854775807 -9223372036854775807 }}',
+     '{{ randAlpha 9223372036854775807 }}', '{{ randAlphaNum 70368744177665 }}',
+     )
+
 #: Functions whose results are not repeatable: run in both, checked for shape (test_nondeterministic.py).
 NONDETERMINISTIC = frozenset({
     "now", "date", "dateInZone", "date_in_zone", "htmlDate", "htmlDateInZone", "ago", "durationRound",

@@ -9,10 +9,27 @@ from typing import Any
 from workers.templates.gofmt import format_value
 from workers.templates.govalues import GoStruct, go_type_name, wrap_int
 
-__all__ = ["deep_equal", "float_to_int64", "go_empty", "parse_go_float", "parse_go_int", "strval", "to_float64",
-           "to_int", "to_int64"]
+__all__ = ["clamp_int64", "decimal_int", "deep_equal", "float_to_int64", "go_empty", "parse_go_float", "parse_go_int",
+           "strval", "to_float64", "to_int", "to_int64"]
 
 _MIN_INT64 = -(1 << 63)
+_OUT_OF_RANGE = 10 ** 20
+"""Larger than any 64-bit integer (which has at most 20 decimal digits)."""
+
+
+def decimal_int(text: str) -> int:
+    """The value of an optionally signed run of ASCII decimal digits, with values past 64 bits given as
+    ±10**20: still out of every Go integer range, without Python's 4300-digit limit on int(text) (a ValueError
+    where Go reports a range error) or its quadratic conversion cost."""
+    negative = text.startswith("-")
+    digits = text.lstrip("+-").lstrip("0")
+    value = int(digits or "0") if len(digits) <= 20 else _OUT_OF_RANGE
+    return -value if negative else value
+
+
+def clamp_int64(value: int) -> int:
+    """What strconv.ParseInt returns with its range error: the nearest int64."""
+    return max(_MIN_INT64, min(value, (1 << 63) - 1))
 
 
 def strval(v: Any) -> str:
@@ -49,7 +66,7 @@ def parse_go_int(s: str, bits: int = 64) -> int | None:
     elif len(body) > 1 and body[0] == "0":
         value = int(body, 8)
     else:
-        value = int(body)
+        value = decimal_int(body)
     value = -value if negative else value
     if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
         return None

@@ -10,7 +10,7 @@ from typing import Any
 from workers.templates.gofmt import format_value
 from workers.templates.govalues import Int64, IntList, wrap_int
 
-from .convert import to_float64, to_int, to_int64
+from .convert import clamp_int64, decimal_int, to_float64, to_int, to_int64
 from .registry import FuncTable
 
 SPRIG = FuncTable()
@@ -216,12 +216,12 @@ def to_decimal(v: Any) -> Int64:
 
 @go("func(string) int", "atoi")
 def atoi(s: str) -> int:
-    """``strconv.Atoi`` with errors ignored (0): decimal only, optional sign."""
+    """``strconv.Atoi`` with its error ignored: decimal only, optional sign; a syntax error is 0, a value out of
+    range the nearest int64 (what Atoi returns with its range error)."""
     body = s[1:] if s[:1] in "+-" else s
     if not body or not body.isascii() or not body.isdigit():
         return 0
-    value = int(s)
-    return value if _MIN_INT64 <= value < 1 << 63 else 0
+    return clamp_int64(decimal_int(s))
 
 
 @go("func(interface {}) int64", "int64")
@@ -239,11 +239,28 @@ def float64_(v: Any) -> float:
     return to_float64(v)
 
 
+_MAX_WRAPPED_ITEMS = 1 << 20
+"""Items untilStep may add after its counter wrapped around the int64 range (see until_step)."""
+
+
 def until_step(start: int, stop: int, step: int) -> IntList:
-    """sprig ``untilStep``: start, start+step, ... before stop; an empty list when the step goes the wrong way."""
-    if stop < start:
-        return IntList(range(start, stop, step)) if step < 0 else IntList()
-    return IntList(range(start, stop, step)) if step > 0 else IntList()
+    """sprig ``untilStep``: Go's ``for i := start; i < stop; i += step`` (``i > stop`` counting down; an empty list
+    when the step goes the wrong way). Go's ``i += step`` wraps around past the int64 range and the loop goes on, so
+    a run that overflows continues lap after lap, as Go's does, for at most _MAX_WRAPPED_ITEMS more items: Go may
+    then loop until it runs out of memory (``untilStep 0 9223372036854775807 4611686018427387904`` never ends), which
+    here is an error instead of a loop without end."""
+    if (step >= 0) if stop < start else (step <= 0):
+        return IntList()
+    values = range(start, stop, step)
+    out, wrapped = IntList(values), 0
+    while values and wrap_int(values[-1] + step) != values[-1] + step:
+        values = range(wrap_int(values[-1] + step), stop, step)
+        wrapped += len(values)
+        if wrapped > _MAX_WRAPPED_ITEMS:
+            raise ValueError(f"untilStep {start} {stop} {step}: the counter wraps around int64 and the sequence "
+                             "does not end (Go loops until it runs out of memory)")
+        out.extend(values)
+    return out
 
 
 @go("func(int) []int", "until")
@@ -262,7 +279,7 @@ def seq(*params: int) -> str:
     if len(params) in (1, 2):
         start, end = (1, params[0]) if len(params) == 1 else params
         step = -1 if end < start else 1
-        return " ".join(map(str, until_step(start, end + step, step)))
+        return " ".join(map(str, until_step(start, wrap_int(end + step), step)))
     if len(params) == 3:
         start, step, end = params
         increment = 1
@@ -270,7 +287,7 @@ def seq(*params: int) -> str:
             increment = -1
             if step > 0:
                 return ""
-        return " ".join(map(str, until_step(start, end + increment, step)))
+        return " ".join(map(str, until_step(start, wrap_int(end + increment), step)))  # Go's int wraps
     return ""
 
 

@@ -537,10 +537,25 @@ _ALNUM = string.ascii_letters + string.digits
 _ASCII = "".join(chr(c) for c in range(32, 127))
 
 
+_MAX_RUNES = 1 << 46
+"""goutils builds the string in ``make([]rune, count)``, which panics past maxAlloc / 4 bytes (2**48 / 4)."""
+
+
 def _random(count: int, alphabet: str) -> str:
+    """``count`` characters drawn uniformly from ``alphabet`` (crypto-random bytes, those past the largest multiple
+    of its length dropped), generated in C: a huge count fails at once, as in Go, instead of looping per character."""
     if count <= 0:
         return ""
-    return "".join(secrets.choice(alphabet) for _ in range(count))
+    if count > _MAX_RUNES:
+        raise ValueError("runtime error: makeslice: len out of range")
+    keep = 256 - 256 % len(alphabet)
+    table = bytes(ord(alphabet[b % len(alphabet)]) for b in range(256))
+    dropped = bytes(range(keep, 256))
+    out = bytearray()
+    while len(out) < count:
+        missing = count - len(out)
+        out += secrets.token_bytes(missing + missing // 4 + 16).translate(table, dropped)
+    return out[:count].decode("ascii")
 
 
 @go("func(int) string", "randAlphaNum")
