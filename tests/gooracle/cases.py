@@ -368,11 +368,29 @@ _add("pod",
      # strconv on huge numbers: cast gives 0, Atoi the nearest int64, ParseInt in `duration` too
      f'{{{{ int "{_LONG}" }}}}|{{{{ int64 "-{_LONG}" }}}}|{{{{ add1 "{_LONG}" }}}}|{{{{ atoi "{_LONG}" }}}}|{{{{ atoi "-{_LONG}" }}}}',
      '{{ atoi "99999999999999999999" }}|{{ atoi "-9223372036854775809" }}|{{ atoi "9223372036854775807" }}',
+     f'{{{{ duration "{_LONG}" }}}}|{{{{ duration "-99999999999999999999" }}}}|{{{{ toDecimal "{"7" * 5000}" }}}}',
+     # time.ParseDuration: the fraction scaled in float64, digits past 63 bits ignored
+     '{{ dateModify "1.9999999999999999999h" (toDate "2006" "2000") }}|{{ dateModify "0.3333333333333333333333h" (toDate "2006" "2000") }}',
+     f'{{{{ dateModify "1.{_LONG}h" (toDate "2006" "2000") }}}}|{{{{ dateModify "{_LONG}ns" (toDate "2006" "2000") }}}}',
+     '{{ dateModify "-2562047h47m16.854775808s" (toDate "2006" "2000") }}|{{ dateModify "9223372036854775808ns" (toDate "2006" "2000") }}',
+     '{{ dateModify "1.5us3ms.7h" (toDate "2006" "2000") }}|{{ dateModify "." (toDate "2006" "2000") }}|{{ dateModify "5.s" (toDate "2006" "2000") }}',
+     '{{ durationRound "1.9999999999999999999h" }}|{{ durationRound "0.7m" }}|{{ durationRound "1h" }}',
      # Go's int wraps around: seq's end+1 and untilStep's counter (here runs that end after wrapping)
      '{{ seq 9223372036854775806 9223372036854775807 }}|{{ seq -9223372036854775807 -9223372036854775808 }}|{{ seq 5 1 9223372036854775807 | len }}',
      '{{ untilStep -9223372036854775803 9223372036854775807 9223372036854775807 }}',
      '{{ untilStep 9223372036854775803 -9223372036854775807 -9223372036854775807 }}',
      '{{ randAlpha 9223372036854775807 }}', '{{ randAlphaNum 70368744177665 }}',
+     # time.Time at any int64 second (Go's calendar, years far outside 1-9999) and in any zone
+     '{{ date "2006" 9223372036854775807 }}|{{ dateInZone "2006-01-02 15:04:05 Mon 002" -9223372036854775808 "UTC" }}|{{ htmlDateInZone 253402300800 "UTC" }}',
+     '{{ dateInZone "2006-01-02T15:04:05 Mon Jan 002 06 PM" (int64 -62135596801) "UTC" }}|{{ dateInZone "2006-01-02 Mon 06" (int64 -62198755200) "UTC" }}',
+     '{{ dateInZone "2006-01-02 15:04 MST -0700 Mon" (int64 253402300800) "America/New_York" }}|{{ dateInZone "2006-01-02 15:04 MST -0700 Mon" (int64 -70000000000) "America/New_York" }}',
+     '{{ dateInZone "2006-01-02 15:04 MST -0700 Mon" (int64 32503680000000) "Europe/Paris" }}|{{ dateInZone "2006-01-02 15:04 MST" (int64 -9223372036854775807) "Asia/Tokyo" }}',
+     # time.Parse: year 0 by default, day-of-year checks, zone names (GMT+h, "UTC" wins over an offset)
+     '{{ toDate "15:04" "10:30" }}|{{ toDate "Jan 2" "Feb 29" }}|{{ (toDate "15:04" "10:30").Year }}|{{ toDate "2006-01-02" "0000-02-29" | unixEpoch }}',
+     '{{ toDate "2006 002" "2020 060" }}|{{ toDate "2006 002" "2019 366" }}|{{ toDate "2006 01 002" "2020 02 061" }}|{{ toDate "2006 002" "2020 000" }}',
+     '{{ toDate "2006-01-02 15:04 MST" "2020-06-01 10:00 GMT+3" }}|{{ toDate "2006-01-02 15:04 MST" "2020-06-01 10:00 GMT+24" }}|{{ toDate "2006-01-02 15:04 MST" "2020-06-01 10:00 ChST" }}',
+     '{{ toDate "2006-01-02 15:04 -0700 MST" "2020-06-01 10:00 -0400 UTC" }}|{{ toDate "2006-01-02 15:04 MST" "2020-06-01 10:00 -3" }}|{{ toDate "2006-01-02 15:04 MST" "2020-06-01 10:00 ABCDEF" }}',
+     '{{ toDate "2006-01-02 15:04 -0700" "9999-12-31 23:59 -2359" }}|{{ toDate "2006-01-02T15:04:05Z07:00" "0000-01-01T00:00:00+05:30" }}',
      )
 
 #: Functions whose results are not repeatable: run in both, checked for shape (test_nondeterministic.py).

@@ -1,9 +1,10 @@
 """Function map behaviour at Go's limits, found by the Go-oracle fuzzer (tests/gooracle checks the same against Go
-itself; these run without Go): numbers past 64 bits, Go's int wrap-around, huge sizes."""
+itself; these run without Go): numbers past 64 bits, Go's int wrap-around, huge sizes, dates and durations."""
 import pytest
 
 from workers.templates.funcs import FUNCS as F
 from workers.templates.funcs.convert import clamp_int64, decimal_int
+from workers.templates.funcs.dates import go_parse, load_location, parse_duration
 
 MAX, MIN = (1 << 63) - 1, -(1 << 63)
 HUGE = "1" * 5000  # past Python's 4300-digit limit on int(text)
@@ -46,3 +47,50 @@ def test_random_strings_use_their_alphabet_and_huge_counts_fail_at_once():
     assert set(F["randNumeric"](500)) == set("0123456789")
     with pytest.raises(ValueError, match="makeslice: len out of range"):  # refused before generating anything
         F["randAlpha"](MAX)
+
+
+# ---- dates and durations -----------------------------------------------------------------------------------------
+
+HOUR = 3600 * 10**9
+
+
+@pytest.mark.parametrize("text, nanos", [
+    ("1.9999999999999999999h", 2 * HOUR),  # the fraction is scaled in float64, as Go does
+    ("1.5us3ms.7h", 1500 + 3_000_000 + 7 * HOUR // 10), ("5.s", 5 * 10**9), ("-0", 0), ("+1m", 60 * 10**9),
+    ("-2562047h47m16.854775808s", MIN),
+])
+def test_parse_duration_follows_go_step_by_step(text, nanos):
+    assert parse_duration(text) == nanos
+
+
+@pytest.mark.parametrize("text, message", [
+    (".", "invalid duration"), ("9223372036854775808ns", "invalid duration"), (HUGE + "ns", "invalid duration"),
+    ("3x", "unknown unit 'x'"), ("5", "missing unit"), ("", "invalid duration"),
+])
+def test_parse_duration_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_duration(text)
+
+
+def test_every_int64_second_has_go_s_calendar_date():
+    assert F["date"]("2006", MAX) == "292277026596"
+    assert F["dateInZone"]("2006-01-02 15:04:05 Mon 002", MIN, "UTC") == "292277026596-12-04 15:30:08 Sun 339"
+    assert F["dateInZone"]("2006-01-02 Mon 06", -62198755200, "UTC") == "-0001-01-01 Fri 01"
+
+
+def test_parse_defaults_and_day_of_year():
+    assert str(F["toDate"]("15:04", "10:30")) == "0000-01-01 10:30:00 +0000 UTC"  # Go's default year is 0
+    assert str(F["toDate"]("2006 002", "2020 060")) == "2020-02-29 00:00:00 +0000 UTC"
+    assert str(F["toDate"]("2006 002", "2019 366")) == "0001-01-01 00:00:00 +0000 UTC"  # an error: toDate's zero time
+
+
+def test_parse_zone_names():
+    assert str(F["toDate"]("2006-01-02 15:04 -0700 MST", "2020-06-01 10:00 -0400 UTC")) == \
+        "2020-06-01 10:00:00 +0000 UTC"  # "UTC" wins over the offset
+    assert str(F["toDate"]("2006-01-02 15:04 MST", "2020-06-01 10:00 GMT+3")) == "2020-06-01 13:00:00 +0300 GMT+3"
+    new_york = load_location("America/New_York")
+    layout = "2006-01-02 15:04 MST"
+    assert str(go_parse(layout, "2020-06-01 10:00 EDT", new_york)) == "2020-06-01 10:00:00 -0400 EDT"
+    assert str(go_parse(layout, "2020-06-01 10:00 EST", new_york)) == "2020-06-01 11:00:00 -0400 EDT"
+    assert str(go_parse(layout, "2020-11-01 01:30 EST", new_york)) == "2020-11-01 01:30:00 -0500 EST"  # the 2nd 01:30
+    assert str(go_parse(layout, "2020-06-01 10:00 CET", new_york)) == "2020-06-01 10:00:00 +0000 CET"  # not its name

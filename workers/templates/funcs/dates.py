@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workers.templates.govalues import GoInt, Int64, wrap_int
 
+from .convert import clamp_int64, decimal_int
 from .registry import FuncTable
 
 SPRIG = FuncTable()
@@ -81,24 +82,25 @@ class GoTime:
                   "String": 0, "IsZero": 0}
     go_kind = "struct"
 
-    def civil(self) -> tuple[dt.datetime, int, str]:
-        """(local wall time, UTC offset in seconds, zone abbreviation)."""
-        try:
-            utc = _EPOCH + dt.timedelta(seconds=self.sec)
-        except OverflowError:
-            raise ValueError("time out of range") from None
-        local = utc.astimezone(self.loc.tz)
-        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
-        abbr = local.tzname() or ""
-        if self.loc.tz is _UTC:
-            abbr = "UTC"
-        return local, offset, abbr
+    def civil(self) -> tuple["Civil", int, str]:
+        """(local calendar date and clock, UTC offset in seconds, zone abbreviation), for any int64 second."""
+        offset, abbr = _zone(self.sec, self.loc.tz)
+        return _civil((self.sec + offset + _UNIX_TO_ABSOLUTE) & _U64), offset, abbr
 
     def __str__(self) -> str:
         return go_format(self, "2006-01-02 15:04:05.999999999 -0700 MST")
 
     def go_json(self) -> str:
         return go_format(self, "2006-01-02T15:04:05.999999999Z07:00")
+
+    def __eq__(self, other: object) -> bool:
+        """Go's ``==`` on ``time.Time``: the same instant in the same location (Go compares its pointer; ours are
+        made anew for each value, so by name)."""
+        return isinstance(other, GoTime) and (self.sec, self.nsec, self.loc.name) == (other.sec, other.nsec,
+                                                                                      other.loc.name)
+
+    def __hash__(self) -> int:
+        return hash((self.sec, self.nsec, self.loc.name))
 
     def in_location(self, loc: Location) -> "GoTime":
         return GoTime(self.sec, self.nsec, loc)
@@ -129,10 +131,10 @@ class GoTime:
         return self.nsec
 
     def YearDay(self) -> int:  # noqa: N802
-        return self.civil()[0].timetuple().tm_yday
+        return self.civil()[0].yday
 
     def Weekday(self) -> "Weekday":  # noqa: N802
-        return Weekday((self.civil()[0].weekday() + 1) % 7)
+        return Weekday(self.civil()[0].weekday)
 
     def Unix(self) -> Int64:  # noqa: N802
         return Int64(self.sec)
@@ -156,6 +158,64 @@ class GoTime:
         return self.sec == _ZERO_SEC and self.nsec == 0
 
 
+# ---- Go's calendar (time.go): dates computed from "absolute" seconds since March 1 of year -292277022400 in
+# unsigned 64-bit arithmetic, so every int64 Unix second has a date, wrap-around included (Unix second -2**63 is in
+# year 292277026596 there). Python's datetime only reaches years 1-9999, so it is used for zone offsets alone,
+# after moving the instant by whole 400-year cycles, over which the Gregorian calendar and the weekdays repeat.
+
+_U64 = (1 << 64) - 1
+_DAY = 86400
+_ABSOLUTE_YEARS = 292277022400
+_MARCH_THRU_DECEMBER = 306
+_UNIX_TO_ABSOLUTE = ((1969 * 365 + 1969 // 4 - 1969 // 100 + 1969 // 400)
+                     + _ABSOLUTE_YEARS * 3652425 // 10000 + _MARCH_THRU_DECEMBER) * _DAY
+_CYCLE = 146097 * _DAY
+"""Seconds in 400 Gregorian years (a whole number of weeks)."""
+_SAFE_LOW = int((dt.datetime(2, 1, 1, tzinfo=_UTC) - _EPOCH).total_seconds())
+_SAFE_HIGH = int((dt.datetime(9998, 1, 1, tzinfo=_UTC) - _EPOCH).total_seconds())
+
+
+@dataclass(frozen=True)
+class Civil:
+    """A wall-clock date and time as Go's ``Time`` methods give them (weekday 0 is Sunday)."""
+    year: int
+    month: int
+    day: int
+    hour: int
+    minute: int
+    second: int
+    weekday: int
+    yday: int
+
+
+def _civil(abs_sec: int) -> Civil:
+    """Go's ``absSeconds`` -> ``days().date()``, ``yearYday()``, ``weekday()`` and ``clock()``."""
+    days, clock = divmod(abs_sec, _DAY)
+    d = (4 * days + 3) & _U64
+    century, cd = d // 146097, (d % 146097) | 3
+    product = 2939745 * cd
+    cyear, ayday = product >> 32, (product & 0xFFFFFFFF) // 2939745 // 4
+    m = 2141 * ayday + 197913
+    jan_feb = 1 if ayday >= _MARCH_THRU_DECEMBER else 0
+    leap = 1 if cyear % 4 == 0 and (cyear != 0 or century % 4 == 0) else 0
+    return Civil(
+        year=wrap_int(wrap_int(century * 100 - _ABSOLUTE_YEARS) + cyear + jan_feb),
+        month=(m >> 16) - 12 * jan_feb, day=1 + (m & 0xFFFF) // 2141,
+        hour=clock // 3600, minute=clock % 3600 // 60, second=clock % 60,
+        weekday=(days + 3) % 7, yday=ayday + 60 + (leap & ~jan_feb) - 365 * jan_feb)
+
+
+def _zone(sec: int, tz: dt.tzinfo) -> tuple[int, str]:
+    """(UTC offset, abbreviation) of the zone at Unix second ``sec``; outside years 2-9997 the zone's rules at the
+    same point of a 400-year cycle inside them (its last rules in the future, its first zone in the past)."""
+    if tz is _UTC:
+        return 0, "UTC"
+    if sec < _SAFE_LOW:
+        sec += -((sec - _SAFE_LOW) // _CYCLE) * _CYCLE
+    elif sec >= _SAFE_HIGH:
+        sec -= ((sec - _SAFE_HIGH) // _CYCLE + 1) * _CYCLE
+    local = (_EPOCH + dt.timedelta(seconds=sec)).astimezone(tz)
+    return int(local.utcoffset().total_seconds()), local.tzname() or ""  # type: ignore[union-attr]
 
 
 class Month(GoInt):
@@ -254,7 +314,7 @@ def go_format(t: GoTime, layout: str) -> str:
         if std == "2006":
             out.append(f"{year:04d}" if year >= 0 else f"-{-year:04d}")
         elif std == "06":
-            out.append(f"{year % 100:02d}")
+            out.append(f"{abs(year) % 100:02d}")
         elif std == "January":
             out.append(_MONTHS[month - 1])
         elif std == "Jan":
@@ -264,9 +324,9 @@ def go_format(t: GoTime, layout: str) -> str:
         elif std == "1":
             out.append(str(month))
         elif std == "Monday":
-            out.append(_DAYS[(local.weekday() + 1) % 7])
+            out.append(_DAYS[local.weekday])
         elif std == "Mon":
-            out.append(_DAYS[(local.weekday() + 1) % 7][:3])
+            out.append(_DAYS[local.weekday][:3])
         elif std == "02":
             out.append(f"{day:02d}")
         elif std == "_2":
@@ -274,9 +334,9 @@ def go_format(t: GoTime, layout: str) -> str:
         elif std == "2":
             out.append(str(day))
         elif std == "002":
-            out.append(f"{local.timetuple().tm_yday:03d}")
+            out.append(f"{local.yday:03d}")
         elif std == "__2":
-            out.append(f"{local.timetuple().tm_yday:3d}")
+            out.append(f"{local.yday:3d}")
         elif std == "15":
             out.append(f"{hour:02d}")
         elif std in ("3", "03"):
@@ -326,11 +386,11 @@ def _lookup(value: str, names: list[str]) -> tuple[int, str]:
 def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
     """``time.ParseInLocation(layout, value, loc)`` for Go's standard layout elements."""
     original = value
-    year, month, day, yday = 1, 1, 1, -1
+    year, month, day, yday = 0, -1, -1, -1  # Go's defaults: year 0, month and day not seen
     hour = minute = second = nsec = 0
     pm_set = pm = False
     offset: int | None = None
-    zone_name = ""
+    zone_name, in_utc = "", False
     chunks = _chunks(layout)
     for index, (literal, std) in enumerate(chunks):
         next_std = chunks[index + 1][1] if index + 1 < len(chunks) else ""
@@ -404,10 +464,13 @@ def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
             offset = sign * (int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60 + int(m.group(4) or 0))
             value = value[m.end():]
         elif std == "MST":
-            m = re.match(r"[A-Z]{3,5}|UTC|GMT[+-]?\d*", value)
-            if m is None:
+            if value.startswith("UTC"):
+                in_utc, value = True, value[3:]
+                continue
+            length = _zone_name_length(value)
+            if not length:
                 raise ParseError("bad zone name")
-            zone_name, value = m.group(), value[m.end():]
+            zone_name, value = value[:length], value[length:]
         elif std[0] in ".,":
             width = len(std) - 1
             if std[1] == "0":
@@ -426,27 +489,126 @@ def go_parse(layout: str, value: str, default_loc: Location) -> GoTime:
             hour += 12
         elif not pm and hour == 12:
             hour = 0
-    if yday >= 0:
-        base = dt.date(year, 1, 1) + dt.timedelta(days=yday - 1)
-        month, day = base.month, base.day
-    try:
-        naive = dt.datetime(year, month, day, hour, minute, second)
-    except ValueError:
-        raise ParseError(f"parsing time {original!r}: day out of range") from None
-    if offset is not None:
-        sec = int((naive.replace(tzinfo=_UTC) - _EPOCH).total_seconds()) - offset
-        local = default_loc
-        t = GoTime(sec, nsec, local)
-        if t.civil()[1] != offset:
-            t = GoTime(sec, nsec, Location("", dt.timezone(dt.timedelta(seconds=offset), "")))
-        return t
+    month, day = _month_and_day(year, month, day, yday, original)
+    naive = _days_from_civil(year, month, day) * _DAY + hour * 3600 + minute * 60 + second
+    if in_utc:  # "UTC" read by the MST element wins over any offset
+        return GoTime(naive, nsec, UTC)
+    if offset is not None:  # the default zone if it had that offset (and name) then, else a fixed zone
+        local_offset, local_name = _zone(naive - offset, default_loc.tz)
+        if local_offset == offset and zone_name in ("", local_name):
+            return GoTime(naive - offset, nsec, default_loc)
+        return GoTime(naive - offset, nsec, Location(zone_name, dt.timezone(dt.timedelta(seconds=offset), zone_name)))
     if zone_name:
-        if zone_name == "UTC":
-            return GoTime(int((naive.replace(tzinfo=_UTC) - _EPOCH).total_seconds()), nsec, UTC)
-        sec = int((naive.replace(tzinfo=_UTC) - _EPOCH).total_seconds())
-        return GoTime(sec, nsec, Location(zone_name, dt.timezone(dt.timedelta(0), zone_name)))
-    aware = naive.replace(tzinfo=default_loc.tz)
-    return GoTime(int((aware - _EPOCH).total_seconds()), nsec, default_loc)
+        named_offset = _offset_named(zone_name, naive, default_loc.tz)
+        if named_offset is not None:  # a name of the default zone: its offset
+            return GoTime(naive - named_offset, nsec, default_loc)
+        # a name the default zone does not have: the time read as UTC, shown in a zone of that name
+        gmt_offset = int(zone_name[3:]) * 3600 if zone_name.startswith("GMT") and len(zone_name) > 3 else 0
+        return GoTime(naive, nsec, Location(zone_name, dt.timezone(dt.timedelta(seconds=gmt_offset), zone_name)))
+    return GoTime(_local_to_unix(naive, default_loc.tz), nsec, default_loc)
+
+
+_NEAR = tuple(days * _DAY for days in (0, -1, 1, -92, 92, -183, 183))
+"""Shifts from a wall time at which to look for zone periods: either side of its day and of its seasons."""
+_FAR = (_SAFE_LOW, 946684800, 962409600)
+"""Instants whose zone periods are candidates too: the earliest rules (local mean time), January and July 2000."""
+
+
+def _offset_named(name: str, naive: int, tz: dt.tzinfo) -> int | None:
+    """Go's ``Location.lookupName`` near wall-clock seconds ``naive``: the offset of the zone's period called
+    ``name``, preferring one in effect at the instant it gives. Python's zone rules list no periods, so the candidates
+    are the periods in effect around that time (both sides of a daylight-saving change), then at a few fixed
+    instants; Go, with the zone's whole list, also finds a name the zone used only in other years."""
+    if tz is _UTC:
+        return None
+    near = [_zone(naive + shift, tz) for shift in _NEAR]
+    for offset, zone_name in near:
+        if zone_name == name and _zone(naive - offset, tz)[1] == name:
+            return offset
+    for offset, zone_name in near + [_zone(instant, tz) for instant in _FAR]:
+        if zone_name == name:
+            return offset
+    return None
+
+
+def _signed_hours_length(value: str) -> int:
+    """Go's ``parseSignedOffset``: length of a leading ``+NN``/``-NN`` (hours, at most 23), else 0."""
+    if value[:1] not in ("+", "-"):
+        return 0
+    end = _leading_digits(value, 1)
+    if end == 1 or decimal_int(value[1:end]) > 23:
+        return 0
+    return end
+
+
+def _zone_name_length(value: str) -> int:
+    """Go's ``parseTimeZone``: length of the zone abbreviation ``value`` starts with, 0 if none."""
+    if len(value) < 3:
+        return 0
+    if value[:4] in ("ChST", "MeST"):
+        return 4
+    if value.startswith("GMT"):
+        return 3 + _signed_hours_length(value[3:]) if len(value) > 3 else 3
+    if value[0] in "+-":
+        return _signed_hours_length(value)
+    upper = 0
+    while upper < 6 and upper < len(value) and "A" <= value[upper] <= "Z":
+        upper += 1
+    if upper == 3 or (upper == 4 and (value[3] == "T" or value[:4] == "WITA")) or (upper == 5 and value[4] == "T"):
+        return upper
+    return 0
+
+
+_DAYS_BEFORE = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365)
+"""Days of a common year before month m (1-12), and in all of it (13)."""
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _month_and_day(year: int, month: int, day: int, yday: int, original: str) -> tuple[int, int]:
+    """The end of Go's ``parse``: month and day from a day of the year (which must agree with them when the layout
+    had them too), defaults for those not given, and the day checked against its month."""
+    if yday >= 0:
+        m = d = 0
+        if _is_leap(year):
+            if yday == 60:
+                m, d = 2, 29
+            elif yday > 60:
+                yday -= 1
+        if not 1 <= yday <= 365:
+            raise ParseError(f"parsing time {original!r}: day-of-year out of range")
+        if m == 0:
+            m = (yday - 1) // 31 + 1
+            if _DAYS_BEFORE[m + 1] < yday:
+                m += 1
+            d = yday - _DAYS_BEFORE[m]
+        if month >= 0 and month != m:
+            raise ParseError(f"parsing time {original!r}: day-of-year does not match month")
+        if day >= 0 and day != d:
+            raise ParseError(f"parsing time {original!r}: day-of-year does not match day")
+        month, day = m, d
+    month, day = (1 if month < 0 else month), (1 if day < 0 else day)
+    days_in_month = 29 if month == 2 and _is_leap(year) else _DAYS_BEFORE[month + 1] - _DAYS_BEFORE[month]
+    if not 1 <= day <= days_in_month:
+        raise ParseError(f"parsing time {original!r}: day out of range")
+    return month, day
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date of any year (year 0 is 1 BC, as in Go)."""
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146097 + year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year - 719468
+
+
+def _local_to_unix(naive: int, tz: dt.tzinfo) -> int:
+    """Unix seconds of wall-clock seconds ``naive`` in zone ``tz``, as Go's ``Date`` finds them: the offset in
+    effect at ``naive`` read as UTC, re-checked at the instant it gives (so a wall time in a spring-forward gap
+    takes the offset from before the gap: 02:30 on a New York spring-forward day is 01:30 EST)."""
+    return naive - _zone(naive - _zone(naive, tz)[0], tz)[0]
 
 
 # ---- durations -------------------------------------------------------------------------------------------------
@@ -482,38 +644,76 @@ def duration_string(nanos: int) -> str:
 
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": _NS, "m": 60 * _NS,
           "h": 3600 * _NS}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+_DIGITS = frozenset("0123456789")
+
+
+def _leading_digits(s: str, i: int) -> int:
+    """Index of the first non-digit at or after ``i``."""
+    while i < len(s) and s[i] in _DIGITS:
+        i += 1
+    return i
+
+
+def _leading_fraction(digits: str) -> tuple[int, float]:
+    """Go's ``leadingFraction``: the digits' value and scale (10**count), digits past 63 bits ignored."""
+    value, scale = 0, 1.0
+    for c in digits:
+        if value > ((1 << 63) - 1) // 10 or value * 10 + int(c) > 1 << 63:
+            break  # overflow: Go skips every later digit
+        value, scale = value * 10 + int(c), scale * 10
+    return value, scale
 
 
 def parse_duration(s: str) -> int:
-    """``time.ParseDuration``: nanoseconds; ValueError on bad syntax or overflow."""
+    """``time.ParseDuration`` step by step: nanoseconds; ValueError on bad syntax or overflow. The fraction is
+    scaled in float64, as Go does, so ``1.9999999999999999999h`` is 2h there and here."""
     original = s
-    negative = s.startswith("-")
-    if s[:1] in "+-":
+    invalid = ValueError(f"time: invalid duration {original!r}")
+    negative = s[:1] == "-"
+    if s[:1] in ("+", "-"):
         s = s[1:]
     if s == "0":
         return 0
     if s == "":
-        raise ValueError(f"time: invalid duration {original!r}")
-    total = 0
-    while s:
-        m = _DURATION_PART.match(s)
-        if m is None or m.group(1) in ("", "."):
-            raise ValueError(f"time: invalid duration {original!r}")
-        number, unit = m.group(1), m.group(2)
-        if unit not in _UNITS:
-            raise ValueError(f"time: unknown unit {unit!r} in duration {original!r}")
-        whole, _, frac = number.partition(".")
-        value = int(whole or "0") * _UNITS[unit]
-        if frac:
-            value += int(frac) * _UNITS[unit] // 10 ** len(frac)
+        raise invalid
+    total, i = 0, 0
+    while i < len(s):
+        if s[i] != "." and s[i] not in _DIGITS:
+            raise invalid
+        end = _leading_digits(s, i)
+        whole = decimal_int(s[i:end]) if end > i else 0
+        if whole > 1 << 63:
+            raise invalid
+        pre, i = end > i, end
+        frac, scale, post = 0, 1.0, False
+        if i < len(s) and s[i] == ".":
+            end = _leading_digits(s, i + 1)
+            frac, scale = _leading_fraction(s[i + 1:end])
+            post, i = end > i + 1, end
+        if not pre and not post:
+            raise invalid
+        end = i
+        while end < len(s) and s[end] != "." and s[end] not in _DIGITS:
+            end += 1
+        if end == i:
+            raise ValueError(f"time: missing unit in duration {original!r}")
+        unit_text, i = s[i:end], end
+        unit = _UNITS.get(unit_text)
+        if unit is None:
+            raise ValueError(f"time: unknown unit {unit_text!r} in duration {original!r}")
+        if whole > (1 << 63) // unit:
+            raise invalid
+        value = whole * unit
+        if frac > 0:
+            value += int(float(frac) * (float(unit) / scale))
+            if value > 1 << 63:
+                raise invalid
         total += value
         if total > 1 << 63:
-            raise ValueError(f"time: invalid duration {original!r}")
-        s = s[m.end():]
-    if total > (1 << 63) - (0 if negative else 1):
-        raise ValueError(f"time: invalid duration {original!r}")
-    return -total if negative else total
+            raise invalid
+    if not negative and total > (1 << 63) - 1:
+        raise invalid
+    return wrap_int(-total) if negative else total
 
 
 # ---- the functions ---------------------------------------------------------------------------------------------
@@ -590,7 +790,7 @@ def duration(value: Any) -> str:
     n = 0
     if isinstance(value, str):
         if re.fullmatch(r"[+-]?[0-9]+", value, re.ASCII):  # strconv.ParseInt(value, 10, 64)
-            n = max(-(1 << 63), min(int(value), (1 << 63) - 1))  # out of range: the limit, as Go returns
+            n = clamp_int64(decimal_int(value))  # out of range: the limit, as Go returns
     elif isinstance(value, Int64):
         n = int(value)
     return duration_string(wrap_int(n * _NS))
