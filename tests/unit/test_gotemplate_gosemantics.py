@@ -52,6 +52,25 @@ CASES = [
     ('{{ printf "%*d|%-*d|%.*f" 5 42 5 42 2 3.14159 }}', '   42|42   |3.14'),
     ('{{ printf "%[2]s %[1]s %[3]s" "a" "b" }}', 'b a %!s(BADINDEX)'),
     ('{{ printf "%s" .Values.l }}', '[%!s(float64=1) x <nil>]'),
+    # index checks a map key's type, nil included (never read as "")
+    ('{{ index .Values.m nil }}', ERROR),
+    ('{{ index .ObjectMeta.Labels .Values.nope }}', ERROR),
+    ('{{ index .Values.m 1 }}', ERROR),
+    # eq: nil equals a missing value, pointers compare by identity, time.Time by value, maps and slices not at all
+    ('{{ $v := semver "1.0.0" }}{{ eq $v $v }}|{{ eq (semver "1.0.0") (semver "1.0.0") }}', 'true|false'),
+    ('{{ eq .Values.nope nil }}|{{ eq nil .Values.nope }}|{{ ne .ObjectMeta.Labels nil }}', 'true|true|true'),
+    ('{{ eq (toDate "2006" "2000") (toDate "2006" "2000") }}|{{ eq (toDate "2006" "2000") (toDate "2006" "2001") }}',
+     'true|false'),
+    ('{{ eq .Values.l .Values.m }}', ERROR),
+    ('{{ eq (list) (list) }}', ERROR),
+    ('{{ eq .Values.m .Values.m }}', ERROR),
+    # Istio's struct-typed parameters take the data's structs, not plain maps and lists
+    ('{{ annotation .Values.m "x" "d" }}', ERROR),
+    ('{{ annotation (default .ObjectMeta nil) "k" "d" }}', 'v'),
+    ('{{ includeInboundPorts .Values.l }}', ERROR),
+    ('{{ protoToJSON .Values.m }}', ERROR),
+    ('{{ mergeOverwrite (dict "a" 1) .Values.m | protoToJSON }}', ERROR),
+    ('{{ hasKey .Values.nope "a" }}', 'false'),
 ]
 
 

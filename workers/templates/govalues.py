@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["GoInt", "GoStruct", "Int8", "Int16", "Int32", "Int64", "Uint", "Uint8", "Uint16", "Uint32", "Uint64", "IntList",
-           "ListOfLists", "StrList", "StrMap", "go_bytes", "from_go_bytes", "go_kind", "go_type_name", "int_types", "nil_map", "nil_slice", "typed_class", "typed_nil",
+           "ListOfLists", "StrList", "StrMap", "go_bytes", "from_go_bytes", "go_kind", "go_type_name", "int_types", "is_nil", "nil_map", "nil_slice", "typed_class", "typed_nil",
            "wrap_int"]
 
 
@@ -163,6 +163,11 @@ class _NilMap(dict):
 def nil_map() -> dict:
     """A nil ``map[string]interface {}``: empty and printed ``map[]``, but ``null`` in JSON."""
     return _NilMap()
+
+
+def is_nil(v: Any) -> bool:
+    """Go's ``isNil``: untyped nil, or a nil map or slice of any type."""
+    return v is None or type(v) is _NilMap or type(v) in _NIL_CLASSES.values()
 
 
 _PLAIN_NAMES = {bool: "bool", int: "int", float: "float64", str: "string", dict: "map[string]interface {}",

@@ -198,8 +198,12 @@ def _message(msg: Mapping[str, Any], name: str) -> str:
     return "{" + ",".join(parts) + "}"
 
 
-def proxy_config_json(pc: Mapping[str, Any] | None) -> str:
+def proxy_config_json(pc: Mapping[str, Any] | str | None) -> str:
     """``protoToJSON``: the cleaned ProxyConfig as compact jsonpb text; ``{}`` for nil."""
     if pc is None:
         return "{}"
+    if isinstance(pc, str):  # a Duration field of the ProxyConfig, passed on through an interface {}
+        if _duration_parts(pc) is None:
+            raise TypeError("wrong type for value; expected protoreflect.ProtoMessage; got string")
+        return _duration(pc)
     return _message(clean_proxy_config(pc), "ProxyConfig")

@@ -101,6 +101,8 @@ def value_arg(arg: Arg, param: str) -> str:
         return f"go_typed({arg.code}, {literal(typ.name)})" if _wrapped(typ) else arg.code
     if typ.kind in ("any", "opaque"):
         code = arg.field_code if arg.field_code is not None and _nilable(param) else arg.code
+        if typ.kind == "opaque":  # a part of the typed template data we do not model: whatever its Go type is
+            return f"go_arg({code}, {literal(param)}, False)"
         return f"go_arg({code}, {literal(param)})"
     if typ.name == param:
         return arg.code

@@ -515,9 +515,10 @@ class Emitter:
 
 
 def typed_container(expr: Expr) -> Expr:
-    """A map or slice value keeps its Go type (Go prints a nil one as ``map[]``/``[]``, not ``<no value>``)."""
+    """A map or slice value keeps its Go type (Go prints a nil one as ``map[]``/``[]``, not ``<no value>``), as does
+    a pointer to a struct of the data (``eq`` compares pointers)."""
     code, typ = expr
-    if typ.kind in ("map", "slice"):
+    if typ.kind in ("map", "slice") or (typ.kind == "struct" and typ.pointer):
         return f"go_typed({code}, {literal(typ.name)})", typ
     return expr
 

@@ -15,8 +15,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from workers.templates.gofmt import format_value, go_type_name, sprint, sprintf, sprintln
-from workers.templates.govalues import (Uint8, from_go_bytes, go_bytes, int_types, nil_map, nil_slice, typed_class,
-                                       typed_nil, wrap_int)
+from workers.templates.govalues import (Uint8, from_go_bytes, go_bytes, go_kind, int_types, is_nil, nil_map, nil_slice,
+                                       typed_class, typed_nil, wrap_int)
 
 from .names import DYN, FAIL, FIELD, GETTER, MAPKEY, METHOD, OPAQUE_STEP, json_name
 
@@ -197,8 +197,23 @@ def _kind(v: Any) -> str | None:
     return "o"
 
 
+def _eq_other(a: Any, b: Any) -> bool:
+    """Go's ``eq`` of two values that are neither numbers, strings nor bools (nil included)."""
+    ka, kb = go_kind(a), go_kind(b)
+    if ka != kb and "invalid" not in (ka, kb):
+        raise GoExecError(f"error calling eq: non-comparable types {format_value(a)}: {go_type_name(a)}, "
+                          f"{go_type_name(b)}: {format_value(b)}")
+    if is_nil(a) or is_nil(b):
+        return is_nil(a) and is_nil(b)
+    if ka == "ptr":  # the same field of the data, or the same object a function returned
+        return a == b if isinstance(a, dict) else a is b
+    if ka == "struct" and not isinstance(a, dict):  # time.Time; the data's structs hold maps: not comparable
+        return bool(a == b)
+    raise GoExecError(f"error calling eq: non-comparable type {format_value(b)}: {go_type_name(b)}")
+
+
 def go_eq(a: Any, *bs: Any) -> bool:
-    """Go ``eq``: true if ``a`` equals any of ``bs``; different basic kinds are an error, nil is just unequal."""
+    """Go ``eq``: true if ``a`` equals any of ``bs``; different basic kinds are an error, nil equals only nil."""
     if not bs:
         raise GoExecError("error calling eq: missing argument for comparison")
     ta = type(a)
@@ -207,10 +222,11 @@ def go_eq(a: Any, *bs: Any) -> bool:
     ka = _kind(a)
     for b in bs:
         kb = _kind(b)
-        if ka == kb:
-            if ka == "o":
-                raise GoExecError(f"error calling eq: non-comparable type {format_value(b)}: {go_type_name(b)}")
-            if ka is None or a == b:
+        if ka in (None, "o") and kb in (None, "o"):
+            if _eq_other(a, b):
+                return True
+        elif ka == kb:
+            if a == b:
                 return True
         elif ka is not None and kb is not None:
             raise GoExecError("error calling eq: incompatible types for comparison")
@@ -262,24 +278,30 @@ def go_len(v: Any, nil_ok: bool = False) -> int:
     raise GoExecError(f"error calling len: len of type {go_type_name(v)}")
 
 
+def _map_key(key: Any) -> str:
+    """Go's ``prepareArg`` of a key for our maps, all keyed by string."""
+    if key is None:
+        raise GoExecError("error calling index: value is nil; should be of type string")
+    if not isinstance(key, str):
+        raise GoExecError(f"error calling index: value has type {go_type_name(key)}; should be string")
+    return key
+
+
 def go_index(item: Any, keys: tuple, levels: str) -> Any:
     """Go ``index item k1 k2...``; ``levels[i]`` = (zero value of that level's element, item may be a typed nil
     map). A missing map key gives the element's zero value."""
     plan = _plan(levels)
     if item is None and not plan[0][1]:
         raise GoExecError("error calling index: index of untyped nil")
-    for key, (zero, nil_map) in zip(keys, plan):
+    for key, (zero, may_be_nil_map) in zip(keys, plan):
         if item is None:
-            if not nil_map:
+            if not may_be_nil_map:
                 raise GoExecError("error calling index: index of nil pointer")
+            _map_key(key)  # a nil map checks its key's type too
             item = zero
             continue
         if type(item) is dict:
-            if key is None:
-                key = ""
-            elif not isinstance(key, str):
-                raise GoExecError(f"error calling index: value has type {go_type_name(key)}; should be string")
-            item = item.get(key, zero)
+            item = item.get(_map_key(key), zero)
         elif isinstance(item, (list, tuple, str)):
             if not isinstance(key, int) or isinstance(key, bool):  # any Go integer type indexes
                 raise GoExecError(f"error calling index: cannot index slice/array with type {go_type_name(key)}")
@@ -452,20 +474,31 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "bool": lambda v: type(v) is bool,
     "int": lambda v: type(v) is int,
     "float64": lambda v: type(v) is float,
-    "map[string]interface {}": lambda v: type(v) is dict,
+    "map[string]interface {}": lambda v: isinstance(v, dict) and go_type_name(v) == "map[string]interface {}",
     "[]interface {}": lambda v: type(v) is list or (isinstance(v, list) and go_type_name(v) == "[]interface {}"),
-    # Values of these types come from typed template data, which we cannot tell apart from plain data here.
-    "v1.ObjectMeta": lambda v: isinstance(v, dict),
-    "[]v1.Container": lambda v: isinstance(v, list),
-    "*v1alpha1.MeshConfig": lambda v: isinstance(v, dict),
-    "protoreflect.ProtoMessage": lambda v: isinstance(v, (dict, str)),
+    # Other parameters of a typed struct type: a value of the typed data reaches a call of unknown static type
+    # through an ``interface {}`` result, which carries its type (go_typed), or as a part of the data we do not
+    # model (go_arg's ``plain``); plain maps and lists are Go's map[string]interface {} and []interface {}.
+    # Durations are plain strings in our data, so any string may be one.
     "*durationpb.Duration": lambda v: isinstance(v, str),
 }
+
+
+_STRUCT_PARAMS = ("*", "v1.", "[]v1.", "protoreflect.")
+"""Parameters taking (lists of) the template data's typed structs."""
+
+
+def _is_proto_message(go_type: str) -> bool:
+    return go_type.startswith(("*v1alpha1.", "*durationpb.", "*wrapperspb.", "*structpb."))
+
+
 _NILABLE = ("map[", "[]", "*", "protoreflect.")
 
 
-def go_arg(v: Any, param: str) -> Any:
-    """Go's ``validateType`` for a value of unknown static type passed to a parameter of type ``param``."""
+def go_arg(v: Any, param: str, plain: bool = True) -> Any:
+    """Go's ``validateType`` for a value of unknown static type passed to a parameter of type ``param``. ``plain``:
+    the value is plain data (Values, function results), not a part of the typed data we do not model (whose
+    maps and lists may be any of the structs the parameter takes)."""
     if v is None:
         if param.startswith(_NILABLE):
             return None
@@ -474,6 +507,9 @@ def go_arg(v: Any, param: str) -> Any:
         raise GoExecError(f"wrong type for value; expected {param}; got interface {{}}")
     check = _CHECKS.get(param)
     ok = check(v) if check is not None else go_type_name(v) == param
+    if not ok and param.startswith(_STRUCT_PARAMS):
+        ok = (not plain and type(v) in (dict, list)) or (
+            param == "protoreflect.ProtoMessage" and (isinstance(v, str) or _is_proto_message(go_type_name(v))))
     if not ok:
         raise GoExecError(f"wrong type for value; expected {param}; got {go_type_name(v)}")
     return v
