@@ -404,12 +404,16 @@ _add("pod",
      '{{ annotation (default .ObjectMeta nil) "sidecar.istio.io/proxyCPU" "d" }}|{{ protoToJSON (default .ProxyConfig.DrainDuration nil) }}',
      '{{ mergeOverwrite (dict "a" 1) .Values.map | protoToJSON }}', '{{ mustMerge (merge nil nil) }}|{{ merge nil nil nil | mustMerge }}',
      '{{ hasKey .Values.nothing "a" }}',
+     # bytes that are not UTF-8 (cut by trunc) marshal as \ufffd, and come out of toYaml as U+FFFD
+     '{{ $b := trunc 1 "é" }}{{ toJson $b }}|{{ toPrettyJson (dict "a" $b) }}|{{ toRawJson (list $b "\ufdd0" "\ufffd") }}|{{ dict $b 1 | toJson }}',
+     '{{ $b := trunc 1 "é" }}{{ toJSON (strdict $b "v" "k" $b) }}|{{ toJsonMap (strdict $b "x") }}|{{ structToJSON (dict $b $b) }}|{{ toYaml (dict $b (list $b "x")) }}',
      )
 _add("bare",
      '{{ index .Values -2.5 }}', '{{ index .ObjectMeta.Labels 3 }}', '{{ index .Spec.NodeSelector "a" }}',
      '{{ eq .Values.x .Values }}|{{ eq .Values .Values.x }}|{{ eq .Values .Values }}|{{ eq .Values .ObjectMeta.Labels }}|{{ eq .Spec.Containers nil }}',
      '{{ eq .Spec.Containers .Spec.Containers }}|{{ ne .Values .Values.x }}|{{ eq .ProxyConfig .Values.x }}',
      )
+_add("odd", '{{ wrapWith -1 "NBUQ====" .ObjectMeta.Name | mustToJson }}')
 
 #: Functions whose results are not repeatable: run in both, checked for shape (test_nondeterministic.py).
 NONDETERMINISTIC = frozenset({

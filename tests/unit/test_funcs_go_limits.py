@@ -94,3 +94,26 @@ def test_parse_zone_names():
     assert str(go_parse(layout, "2020-06-01 10:00 EST", new_york)) == "2020-06-01 11:00:00 -0400 EDT"
     assert str(go_parse(layout, "2020-11-01 01:30 EST", new_york)) == "2020-11-01 01:30:00 -0500 EST"  # the 2nd 01:30
     assert str(go_parse(layout, "2020-06-01 10:00 CET", new_york)) == "2020-06-01 10:00:00 +0000 CET"  # not its name
+
+
+# ---- JSON of bytes that are not UTF-8 ----------------------------------------------------------------------------
+
+CUT = F["trunc"](1, "é")  # the first byte of a two-byte character
+
+
+def test_json_writes_a_byte_that_is_not_utf8_as_the_escape_go_writes():
+    assert F["toJson"](CUT) == '"\\ufffd"'
+    assert F["toRawJson"]({CUT: [CUT, "<"]}) == '{"\\ufffd":["\\ufffd","<"]}'
+    assert F["toPrettyJson"]({"a": CUT}) == '{\n  "a": "\\ufffd"\n}'
+
+
+def test_json_keeps_real_replacement_and_noncharacters_around_bad_bytes():
+    marks = ["\ufffd", "\ufdd0", "\ufdd0\ufdd1", "\ufdd0" + CUT + "\ufdd2", CUT + "\ufdd0\ufdd0"]
+    assert F["toRawJson"](marks) == ('["\ufffd","\ufdd0","\ufdd0\ufdd1","\ufdd0\\ufffd\ufdd2",'
+                                     '"\\ufffd\ufdd0\ufdd0"]')
+
+
+def test_istio_json_helpers_and_to_yaml_replace_bad_bytes_too():
+    assert F["toJSON"]({CUT: "v"}) == '{"\\ufffd":"v"}'
+    assert F["toJsonMap"]({"k": CUT}) == '{"k":"\\ufffd"}'
+    assert F["toYaml"]({"k": CUT}) == "k: \ufffd\n"

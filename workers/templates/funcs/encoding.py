@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import zlib
 from typing import Any
 
@@ -160,12 +161,54 @@ def b32dec(s: str) -> str:
 
 # ---- JSON ------------------------------------------------------------------------------------------------------
 
+_INVALID_BYTE = re.compile("[\udc80-\udcff]")
+"""A byte that is not UTF-8, as our strings hold it (a surrogate escape, see govalues.go_bytes)."""
+_ESCAPE, _KEPT, _BAD = "\ufdd0", "\ufdd1", "\ufdd2"
+"""Noncharacters that mark, in text handed to the JSON encoder, a byte that is not UTF-8 (escape + bad) and the
+escape character itself (escape + kept): a prefix-free code, so any input string comes back unambiguously."""
+_TO_MARKS = re.compile("[\ufdd0\udc80-\udcff]")
+_FROM_MARKS = re.compile(b"|".join(re.escape((_ESCAPE + mark).encode()) for mark in (_KEPT, _BAD)))
+
+
+def _map_strings(v: Any, pattern: re.Pattern[str], replacement: Any) -> Any:
+    """``v`` with ``pattern.sub(replacement, ...)`` applied to its strings (keys too); ``v`` itself if none match."""
+    if isinstance(v, str):
+        return pattern.sub(replacement, v) if pattern.search(v) else v
+    if isinstance(v, dict):
+        return type(v)((_map_strings(k, pattern, replacement), _map_strings(x, pattern, replacement))
+                       for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return type(v)(_map_strings(x, pattern, replacement) for x in v)
+    return v
+
+
+def valid_utf8(v: Any, replacement: str) -> Any:
+    """``v`` with every byte of its strings (keys too) that is not UTF-8 replaced; ``v`` itself if it has none."""
+    return _map_strings(v, _INVALID_BYTE, replacement)
+
+
+def _marshal(v: Any, escape_html: bool, indent: bool) -> bytes:
+    out = orjson.dumps(gojson.prepare(v), option=orjson.OPT_INDENT_2 if indent else None)
+    return gojson.escape(out, escape_html)
+
+
+def _to_mark(match: re.Match[str]) -> str:
+    return _ESCAPE + (_KEPT if match.group() == _ESCAPE else _BAD)
+
+
+def _from_mark(match: re.Match[bytes]) -> bytes:
+    return _ESCAPE.encode() if match.group().endswith(_KEPT.encode()) else b"\\ufffd"
+
+
 def go_json(v: Any, *, escape_html: bool = True, indent: bool = False) -> str:
-    """``json.Marshal`` (or ``MarshalIndent(v, "", "  ")``); raises ValueError/TypeError where Go errors."""
-    if indent:
-        out = orjson.dumps(gojson.prepare(v), option=orjson.OPT_INDENT_2)
-        return gojson.escape(out, escape_html).decode()
-    return gojson.escape(orjson.dumps(gojson.prepare(v)), escape_html).decode()
+    """``json.Marshal`` (or ``MarshalIndent(v, "", "  ")``); raises ValueError/TypeError where Go errors. A byte
+    that is not UTF-8 is written ``\\ufffd``, as Go writes it (orjson refuses such strings: they are marked with
+    noncharacters, which it writes as they are, and the marks are turned into that escape afterwards)."""
+    try:
+        return _marshal(v, escape_html, indent).decode()
+    except orjson.JSONEncodeError:
+        marked = _map_strings(gojson.plain(v), _TO_MARKS, _to_mark)
+        return _FROM_MARKS.sub(_from_mark, _marshal(marked, escape_html, indent)).decode()
 
 
 def _json_or_empty(v: Any, **kwargs: Any) -> str:
@@ -253,4 +296,4 @@ def adler32sum(s: str) -> str:
     return str(zlib.adler32(go_bytes(s)))
 
 
-__all__ = ["SPRIG", "b64_decode", "go_json", "parse_go_json"]
+__all__ = ["SPRIG", "b64_decode", "go_json", "parse_go_json", "valid_utf8"]

@@ -12,7 +12,7 @@ from workers.templates.govalues import StrMap
 from workers.templates.proxyconfig_json import proxy_config_json
 
 from .dates import duration_string
-from .encoding import parse_go_json
+from .encoding import go_json, parse_go_json, valid_utf8
 from .registry import FuncTable
 
 ISTIO = FuncTable()
@@ -95,7 +95,7 @@ def identity(s: str) -> str:
 @go("func(map[string]string) string", "toJSON")
 def to_json(m: Mapping[str, str] | None) -> str:
     """Go ``json.Marshal`` of a string map; nil gives ``{}``."""
-    return "{}" if m is None else gojson.dumps(m)
+    return "{}" if m is None else go_json(m)
 
 
 @go("func(string) interface {}", "fromJSON")
@@ -125,14 +125,14 @@ def struct_to_json(v: Any) -> str:
         return "{}"
     if isinstance(v, dict) and "containerPort" in v and not isinstance(v, gojson.OrderedStruct):
         v = _container_port(v)
-    return gojson.dumps(v)
+    return go_json(v)
 
 
 @go("func(interface {}) string", "toYaml")
 def to_yaml(v: Any) -> str:
     """sigs.k8s.io/yaml output; Istio prints ``""`` when marshalling fails."""
     try:
-        return goyaml.dumps(gojson.plain(v))
+        return goyaml.dumps(valid_utf8(gojson.plain(v), "\ufffd"))  # its JSON round trip made them U+FFFD
     except (TypeError, ValueError):
         return ""
 
@@ -239,7 +239,7 @@ def merge_maps(*maps: Mapping[str, str] | None) -> StrMap | None:
 @go("func(...map[string]string) string", "toJsonMap")
 def to_json_map(*maps: Mapping[str, str] | None) -> str:
     """JSON of the merged maps (``null`` for no arguments, as Go marshals a nil map)."""
-    return gojson.dumps(merge_maps(*maps))
+    return go_json(merge_maps(*maps))
 
 
 def _omit_nil(v: Any) -> tuple[Any, bool]:
