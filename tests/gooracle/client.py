@@ -101,6 +101,12 @@ class Oracle:
         assert answer is not None, "the oracle did not list its functions"
         return answer["funcs"]
 
+    def function_sources(self) -> tuple[list[str], list[str]]:
+        """Names in sprig's ``TxtFuncMap()`` and in Istio's ``InjectionFuncmap``, as Go enumerates them."""
+        answer = self._ask({"op": "funcs"})
+        assert answer is not None, "the oracle did not list its functions"
+        return answer["sprig"], answer["istio"]
+
     def render(self, template: str, data_json: str) -> Outcome:
         answer = self._ask({"op": "render", "template": template, "data": json.loads(data_json)})
         if answer is None:

@@ -5,7 +5,9 @@
 //
 //	{"op": "render", "template": "...", "data": {...}}  -> {"output": "..."} or {"error": "...", "phase": "parse"|"exec"}
 //	                                                        (plus "raw": base64 of the bytes when they are not UTF-8)
-//	{"op": "funcs"}                                      -> {"funcs": {"name": "func(...) ...", ...}}
+//	{"op": "funcs"}                                      -> {"funcs": {"name": "func(...) ...", ...},
+//	                                                         "sprig": [names of sprig.TxtFuncMap()],
+//	                                                         "istio": [names of inject.InjectionFuncmap]}
 //
 // "data" holds the fields of Istio's SidecarTemplateData by their Go names; each is decoded into its real Go
 // type (ObjectMeta and Spec with encoding/json, ProxyConfig and MeshConfig with protojson, Values as
@@ -20,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sort"
 	"syscall"
 	"text/template"
 	"unicode/utf8"
@@ -47,6 +50,8 @@ type answer struct {
 	Error  string            `json:"error,omitempty"`
 	Phase  string            `json:"phase,omitempty"`
 	Funcs  map[string]string `json:"funcs,omitempty"`
+	Sprig  []string          `json:"sprig,omitempty"`
+	Istio  []string          `json:"istio,omitempty"`
 }
 
 // funcMap is what istiod parses injection templates with: sprig's text functions, Istio's helpers on top.
@@ -134,6 +139,16 @@ func render(req request) answer {
 	return ans
 }
 
+// names lists a function map's names, sorted.
+func names(m template.FuncMap) []string {
+	out := make([]string, 0, len(m))
+	for name := range m {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func signatures() map[string]string {
 	out := map[string]string{}
 	for name, fn := range funcMap() {
@@ -167,7 +182,7 @@ func main() {
 			if jerr := json.Unmarshal(line, &req); jerr != nil {
 				ans = answer{Error: "bad request: " + jerr.Error(), Phase: "request"}
 			} else if req.Op == "funcs" {
-				ans = answer{Funcs: signatures()}
+				ans = answer{Funcs: signatures(), Sprig: names(sprig.TxtFuncMap()), Istio: names(inject.InjectionFuncmap)}
 			} else {
 				ans = render(req)
 			}
