@@ -414,6 +414,13 @@ _add("bare",
      '{{ eq .Spec.Containers .Spec.Containers }}|{{ ne .Values .Values.x }}|{{ eq .ProxyConfig .Values.x }}',
      )
 _add("odd", '{{ wrapWith -1 "NBUQ====" .ObjectMeta.Name | mustToJson }}')
+# a sized integer (or a struct of the data) keeps its Go type through and/or and variables of another type
+_add("pod",
+     '{{ or nil .ProxyUID | printf "%T" }}|{{ $x := or .ProxyUID nil }}{{ printf "%T" $x }}|{{ or nil .ObjectMeta | printf "%T" }}',
+     '{{ or nil .ProxyUID | mustRegexSplit "a" "b" }}', '{{ and 1 .ProxyGID | repeat 2 }}',
+     '{{ $x := "s" }}{{ if true }}{{ $x = .ProxyUID }}{{ end }}{{ printf "%T" $x }}|{{ with $x := or nil .ProxyGID }}{{ printf "%T" $x }}{{ end }}',
+     '{{ $x := 1 }}{{ $x = .ProxyUID }}{{ repeat $x "a" }}', '{{ $x := 3 }}{{ $x = index "ab" 0 }}{{ printf "%T %v" $x $x }}',
+     )
 
 #: Functions whose results are not repeatable: run in both, checked for shape (test_nondeterministic.py).
 NONDETERMINISTIC = frozenset({

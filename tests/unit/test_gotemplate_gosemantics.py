@@ -71,6 +71,12 @@ CASES = [
     ('{{ protoToJSON .Values.m }}', ERROR),
     ('{{ mergeOverwrite (dict "a" 1) .Values.m | protoToJSON }}', ERROR),
     ('{{ hasKey .Values.nope "a" }}', 'false'),
+    # a sized integer keeps its Go type through and/or and through a variable of another type
+    ('{{ or nil .ProxyUID | printf "%T" }}|{{ $x := or .ProxyUID nil }}{{ printf "%T" $x }}', 'int64|int64'),
+    ('{{ and 1 .ProxyUID | repeat 2 }}', ERROR),
+    ('{{ $x := "s" }}{{ if true }}{{ $x = .ProxyUID }}{{ end }}{{ printf "%T" $x }}', 'int64'),
+    ('{{ $x := 1 }}{{ $x = .ProxyUID }}{{ repeat $x "a" }}', ERROR),
+    ('{{ $x := 3 }}{{ $x = index "ab" 0 }}{{ printf "%T %v" $x $x }}', 'uint8 97'),
 ]
 
 

@@ -20,7 +20,7 @@ from workers.templates.govalues import int_types
 from . import names as N
 
 _INTERFACE = "interface {}"
-def _wrapped(typ: N.GoType) -> bool:
+def wrapped(typ: N.GoType) -> bool:
     """Whether a value of this static type is a plain Python value standing for another Go type (a typed map,
     slice or struct of the template data, a sized integer), which must carry its type into ``interface {}``."""
     if typ.kind in ("map", "slice"):
@@ -98,7 +98,7 @@ def value_arg(arg: Arg, param: str) -> str:
     from .emitter import literal
     typ = arg.typ
     if param == _INTERFACE:
-        return f"go_typed({arg.code}, {literal(typ.name)})" if _wrapped(typ) else arg.code
+        return f"go_typed({arg.code}, {literal(typ.name)})" if wrapped(typ) else arg.code
     if typ.kind in ("any", "opaque"):
         code = arg.field_code if arg.field_code is not None and _nilable(param) else arg.code
         if typ.kind == "opaque":  # a part of the typed template data we do not model: whatever its Go type is

@@ -205,6 +205,7 @@ class Emitter:
         """Declare or assign the pipeline's variable."""
         decl = pipe.decls[0]
         self.seen_vars[decl] = join(self.seen_vars.get(decl), typ)
+        code = self.stored(decl, code, typ)
         if pipe.is_assign:
             self.write("{% set " + self.var_ref(decl) + " = " + code + " %}")
             return
@@ -222,6 +223,13 @@ class Emitter:
     def var_type(self, decl: VarDecl) -> N.GoType:
         return self.var_types.get(decl) or self.seen_vars.get(decl) or N.ANY
 
+    def stored(self, decl: VarDecl, code: str, typ: N.GoType) -> str:
+        """The value to store in a variable: one whose static type is not the variable's (joined over all its
+        assignments, from the previous pass) keeps its Go type, as it does in Go's ``interface {}``-like variable
+        (an int64 stays int64 there, not a plain int)."""
+        final = self.var_types.get(decl)
+        return carried((code, typ), final) if final is not None else code
+
     def condition(self, pipe: Pipeline, scope: _Scope) -> tuple[str, str, N.GoType]:
         """(statements to run first, the Jinja test, the value) of an if/with pipeline."""
         pre: list[str] = []
@@ -231,6 +239,7 @@ class Emitter:
             name = f"go_v{pipe.decls[0].serial}"
             self.vars[pipe.decls[0]] = name
             value = name + ".v" if pipe.decls[0].assigned_deeper else name
+            code = self.stored(pipe.decls[0], code, typ)
             init = f"namespace(v={code})" if pipe.decls[0].assigned_deeper else code
             pre.append("{% set " + name + " = " + init + " %}")
             code = value
@@ -297,6 +306,7 @@ class Emitter:
             self.seen_vars[decl] = join(self.seen_vars.get(decl), t)
             name = f"go_v{decl.serial}"
             self.vars[decl] = name
+            source = self.stored(decl, source, t)
             init = f"namespace(v={source})" if decl.assigned_deeper else source
             self.write("{% set " + name + " = " + init + " %}")
         self.nodes(node.body, _Scope((dot, elem_type), scope.root))
@@ -390,6 +400,7 @@ class Emitter:
             return f"({code})", typ
         decl = pipe.decls[0]  # a declaration inside parentheses: run it before the action
         self.seen_vars[decl] = join(self.seen_vars.get(decl), typ)
+        code = self.stored(decl, code, typ)
         if pipe.is_assign:
             target = self.var_ref(decl)
         else:
@@ -461,7 +472,7 @@ class Emitter:
         typ = args[0][1]
         for _, t in args[1:]:
             typ = join(typ, t)
-        codes = [c for c, _ in args]
+        codes = [carried(a, typ) for a in args]
         if any(hows):
             return f"({first_eval}go_{name}(({', '.join(codes)},), {literal(hows)}))", typ
         return "(" + first_eval + "(" + f" {name} ".join(codes) + "))", typ
@@ -521,6 +532,13 @@ def typed_container(expr: Expr) -> Expr:
     if typ.kind in ("map", "slice") or (typ.kind == "struct" and typ.pointer):
         return f"go_typed({code}, {literal(typ.name)})", typ
     return expr
+
+
+def carried(expr: Expr, into: N.GoType) -> str:
+    """Code of a value going where its static type is lost (an ``and``/``or`` result or a variable of another
+    type): a plain value standing for another Go type (a sized integer, a struct of the data) keeps that type."""
+    code, typ = expr
+    return f"go_typed({code}, {literal(typ.name)})" if typ != into and calls.wrapped(typ) else code
 
 
 def plan(steps: list) -> str:
