@@ -23,6 +23,7 @@ from types import CodeType
 from typing import Any, Callable, Mapping
 
 import jinja2
+from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workers.templates.errors import TemplateError, TemplateLimitError
@@ -170,9 +171,10 @@ class CompiledTemplates:
         self._codes = dict(codes)
         self._templates = {name: env.get_template(name) for name in codes}
         self._by_filename = {_filename(name): name for name in self._templates}
-        # Jinja merges a template's globals (a ChainMap, iterated in Python) into every render's context; a plain
-        # dict made once merges at C speed.
+        # Jinja merges a template's globals (a ChainMap, iterated in Python) into every render's context and copies
+        # their names into a set; a plain dict and a frozenset made once do both at C speed.
         self._globals = {name: dict(template.globals) for name, template in self._templates.items()}
+        self._global_names = {name: frozenset(globals_) for name, globals_ in self._globals.items()}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -188,7 +190,8 @@ class CompiledTemplates:
         if template is None:
             raise TemplateError(name, None, None, "no such template")
         try:
-            context = template.new_context({**self._globals[name], **data}, shared=True)
+            context = new_context(template.environment, template.name, template.blocks,
+                                  {**self._globals[name], **data}, shared=True, globals=self._global_names[name])
             try:
                 return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - as Template.render: rewrite the traceback to template lines
