@@ -170,10 +170,12 @@ class Injector:
         Both depend only on the template input, so identical inputs (same pod template, same facts) hit the cache
         and skip rendering, YAML parsing and the template-side merges. Cached values are shared: never mutate them.
         """
-        key = hashlib.blake2b(orjson.dumps(
+        # A digest: a large pod's input is ~100 KB. SHA-256, which CPUs with SHA instructions (x86 SHA-NI, ARMv8)
+        # hash at twice BLAKE2b's speed. Typed, so in Go order: no sorting.
+        key = hashlib.sha256(orjson.dumps(
             [names, stripped, workload.name, workload.namespace, workload.kind, workload.api_version, facts.revision,
              facts.native_sidecars, facts.proxy_uid, facts.proxy_gid, facts.compliance_policy, facts.webhook],
-        ), digest_size=32).digest()  # a digest: a large pod's input is ~100 KB. Typed, so in Go order: no sorting
+        )).digest()
         cached = self._rendered.get(key)
         if cached is not None:
             self._rendered.move_to_end(key)
