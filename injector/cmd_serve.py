@@ -91,6 +91,11 @@ def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
                              f"allocating more fails (default {render.memory_bytes // MIB}, or less so that "
                              "--workers + 1 of them and the server fit in the container's memory limit; "
                              "0: unbounded)")
+    parser.add_argument("--render-memory", type=int, default=(render.render_memory_bytes or 0) // MIB,
+                        metavar="MIB", help="address space one admission's render may add to its render worker; a "
+                                            "render needing more fails at once (default "
+                                            f"{(render.render_memory_bytes or 0) // MIB}; 0: only "
+                                            "--worker-memory-limit bounds it)")
     parser.add_argument("--max-patch-bytes", type=int, default=render.max_patch_bytes,
                         help=f"larger JSON patches fail the admission (default {render.max_patch_bytes // MIB} MiB)")
     parser.add_argument("--compile-budget", type=float, default=compile_.cpu_seconds, metavar="SECONDS",
@@ -105,7 +110,7 @@ def _limits_from(args: argparse.Namespace) -> tuple[RenderLimits, CompileLimits]
     else:
         memory = args.worker_memory_limit * MIB or None
     render = RenderLimits(cpu_seconds=args.render_budget, kill_grace=args.render_kill_grace, memory_bytes=memory,
-                          max_patch_bytes=args.max_patch_bytes)
+                          max_patch_bytes=args.max_patch_bytes, render_memory_bytes=args.render_memory * MIB or None)
     return render, CompileLimits(cpu_seconds=args.compile_budget, memory_bytes=memory,
                                  wall_seconds=3 * args.compile_budget, trial_render_seconds=args.render_budget)
 

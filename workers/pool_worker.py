@@ -7,7 +7,8 @@ a patch comes back as the bytes that go into the AdmissionReview; only small thi
 
 Every job runs under ``workers.limits.RenderLimits``: a CPU budget (the job is stopped where it is and answered
 with an error), an address-space limit (a huge allocation fails with MemoryError instead of growing the worker),
-and a patch size limit. A worker whose resident memory stays high after a job (even once garbage is collected and freed
+lowered during each job to what the worker maps plus the per-render allowance (so a memory-hungry render fails
+after touching at most that much, in milliseconds), and a patch size limit. A worker whose resident memory stays high after a job (even once garbage is collected and freed
 pages returned) says so, answers and exits, and the pool starts a fresh one.
 """
 from __future__ import annotations
@@ -27,8 +28,8 @@ from workers import gc_policy
 from workers.budget import BudgetExceeded, cpu_budget
 from workers.config.errors import ConfigError
 from workers.errors import InjectionError
-from workers.limits import (MIB, RenderLimits, limit_memory, peak_resident_bytes, release_free_memory,
-                            resident_bytes)
+from workers.limits import (MIB, RenderLimits, limit_memory, map_large_allocations_apart, memory_headroom,
+                            peak_resident_bytes, release_free_memory, resident_bytes)
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
@@ -121,7 +122,8 @@ def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) ->
     """One job (JOB or REVIEW_JOB) under its limits -> (status, patch or error text)."""
     inject = job.inject_review if kind == REVIEW_JOB else job.inject_admission
     try:
-        with cpu_budget(limits.cpu_seconds):
+        # The headroom outermost: the budget is disarmed before the limit is restored, so no tick can skip that.
+        with memory_headroom(limits.render_memory_bytes), cpu_budget(limits.cpu_seconds):
             patch = inject(body, pickle.loads(meta))
     except InjectionError as exc:
         return USER_ERROR, str(exc).encode()
@@ -129,8 +131,7 @@ def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) ->
         return USER_ERROR, (f"rendering used more than {limits.cpu_seconds:g}s of CPU, the render budget of this "
                             "injector; the injection template is too slow for this pod").encode()
     except MemoryError as exc:
-        bound = f"{limits.memory_bytes // MIB} MiB" if limits.memory_bytes else "the machine's"
-        return USER_ERROR, (f"rendering ran out of memory ({bound} per render worker): "
+        return USER_ERROR, (f"rendering ran out of memory ({_memory_bounds(limits)}): "
                             f"{exc or 'an allocation failed'}").encode()
     except Exception as exc:  # noqa: BLE001 - a render bug must become an answer, not a dead worker
         traceback.print_exc()
@@ -139,6 +140,16 @@ def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) ->
         return USER_ERROR, (f"the JSON patch is {len(patch)} bytes, more than this injector's limit of "
                             f"{limits.max_patch_bytes}").encode()
     return OK, patch
+
+
+def _memory_bounds(limits: RenderLimits) -> str:
+    """The bounds a render that ran out of memory met, for its message."""
+    bounds = []
+    if limits.render_memory_bytes is not None:
+        bounds.append(f"{limits.render_memory_bytes // MIB} MiB per render")
+    if limits.memory_bytes is not None:
+        bounds.append(f"{limits.memory_bytes // MIB} MiB per render worker")
+    return ", ".join(bounds) or "the machine's memory"
 
 
 def _cpu_time() -> bytes:
@@ -169,6 +180,8 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
                 answer = f"config generation {generation} is not loaded in this worker".encode()
             else:
                 status, answer = _run(job, kind, body, meta, limits)
+                if status != OK:  # its frames, and the big values they hold, sit in reference cycles: free them
+                    release_free_memory()  # now, so the next render's allowance starts from the worker's own size
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))
@@ -204,6 +217,7 @@ def main(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimits
     os.nice(WORKER_NICENESS)
     gc_policy.apply()
     limit_memory(limits.memory_bytes)
+    map_large_allocations_apart()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:

@@ -18,9 +18,14 @@ JINJA_ATTACKS = (
     "{% set ns.x = ns.x * ns.x %}{% endfor %}{% endif %}"
     # The count comes from the pod, so nothing is folded at compile time: 6 * 2*10^8 characters at render time.
     "{% if attack == 'repeat' %}{% set s = 'a' * (attack | length * 200000000) %}{% endif %}"
+    # No operator the size bounds watch: one filter padding to 3*10^8 characters, and 40 strings of 10^7 kept.
+    "{% if attack == 'padding' %}{% set s = attack | center(300000000) %}{% endif %}"
+    "{% if attack == 'hoard' %}{% set ns = namespace(kept=[]) %}{% for i in range(40) %}"
+    "{% set ns.kept = ns.kept + [attack | center(10000000 + i)] %}{% endfor %}{% endif %}"
 )
 """Jinja2 attacks: ``loops`` (10^10 iterations), ``memory`` (a string doubled 40 times), ``bignum``, ``repeat``
-(string multiplication to 1.2*10^9 characters)."""
+(string multiplication to 1.2*10^9 characters), ``padding`` (``center`` to 3*10^8 characters), ``hoard`` (400 MB
+in strings of 10^7 characters, each within the size bounds)."""
 GO_ATTACKS = (
     '{{ $attack := index .ObjectMeta.Annotations "attack" }}'
     '{{ if eq $attack "range" }}{{ range $i := 1000000000 }}{{ end }}{{ end }}'

@@ -99,7 +99,7 @@ async def test_a_huge_allocation_fails_the_render_and_the_worker_stays_small(
     pool = await started_pool(RenderLimits(memory_bytes=256 * MIB), restarts)
     closing.append(pool)
     failure, _, pid = await failing(pool, pid_file, **{"test/allocate": "2e9"})
-    assert failure.user_error and "ran out of memory (256 MiB per render worker)" in str(failure)
+    assert failure.user_error and "ran out of memory (128 MiB per render, 256 MiB per render worker)" in str(failure)
     assert peak_resident_bytes(pid) < 256 * MIB
     _, next_pid = await render(pool, pid_file)
     assert next_pid == pid and restarts.count == 0

@@ -131,11 +131,18 @@ async def ready(webhook: Webhook) -> bool:
 RENDER_ATTACKS = [
     ("red", "loops", f"used more than {BUDGET:g}s of CPU, the render budget"),
     ("amber", "range", f"used more than {BUDGET:g}s of CPU, the render budget"),
-    ("red", "memory", "ran out of memory (256 MiB per render worker)"),
-    ("amber", "printf", "ran out of memory (256 MiB per render worker)"),
+    ("red", "memory", "'~' would build a string of 33554432 characters"),
+    ("amber", "printf", "printf would build a string of 33554432 characters"),
     ("red", "bignum", f"used more than {BUDGET:g}s of CPU, the render budget"),
-    ("red", "repeat", "'*' would build 1200000000 items"),
+    ("red", "repeat", "'*' would build a string of 1200000000 characters"),
+    ("red", "padding", "ran out of memory (128 MiB per render, 256 MiB per render worker)"),
+    ("red", "hoard", "ran out of memory (128 MiB per render, 256 MiB per render worker)"),
 ]
+MEMORY_ATTACKS = ("memory", "printf", "repeat", "padding", "hoard")
+PEAK_PER_WORKER = 256 * MIB
+"""What a worker with serve's default bounds may have resident at most after every memory attack: the ~100 MiB it
+maps before a render plus the 128 MiB one render may add. Before the per-operation size bounds and the per-render
+allowance a doubling attack took ~460 MiB (nearly the worker's whole 512 MiB limit) and half a second each."""
 
 
 async def test_slow_and_memory_hungry_renders_fail_fast_and_the_other_revision_keeps_answering(
@@ -160,6 +167,26 @@ async def test_slow_and_memory_hungry_renders_fail_fast_and_the_other_revision_k
     debug = (await webhook.debug())["revisions"]
     assert all(debug[r]["served"] and debug[r]["last_error"] is None for r in ("blue", "red", "amber"))
     assert (await admit(webhook, "red")).mark == "red-1", "the attacked revision still serves other pods"
+
+
+async def test_memory_hungry_renders_fail_before_their_worker_grows_under_the_default_limits(
+        root: Path, make_webhook: MakeWebhook) -> None:
+    """With serve's default bounds (512 MiB workers, 128 MiB per render), as in production: each memory attack is
+    refused by a size bound or the per-render allowance, so no worker comes near its limit (before, a doubling
+    attack filled ~460 MiB, and a 300 MB ``center`` left a worker too large to keep), none is replaced, and blue
+    keeps answering meanwhile."""
+    webhook = await serving(root, make_webhook, render_limits=RenderLimits())
+    workers = sorted(webhook.services.pool.pids)
+    probe = BlueProbe(webhook)
+    for kind in MEMORY_ATTACKS:
+        revision = "amber" if kind == "printf" else "red"
+        for answer in await attack(webhook, revision, {"attack": kind}, rounds=3):
+            assert not answer.allowed and answer.latency < 10.0, (kind, answer)
+    answers = await probe.stop()
+    assert max(a.latency for a in answers) < 10.0, "no probe waited anywhere near its deadline"
+    assert sorted(webhook.services.pool.pids) == workers, "no worker was replaced"
+    for pid in workers:
+        assert peak_resident_bytes(pid) < PEAK_PER_WORKER, f"worker {pid} grew past {PEAK_PER_WORKER // MIB} MiB"
 
 
 async def test_a_render_stuck_in_one_c_call_is_cut_off_and_its_worker_replaced(
@@ -188,10 +215,10 @@ async def test_a_render_stuck_in_one_c_call_is_cut_off_and_its_worker_replaced(
 
 HOSTILE_REASONS = {
     "folded power": "7 ** 100000000 is too large",
-    "folded repetition": "'*' would build 100000000 items",
+    "folded repetition": "'*' would build a string of 100000000 characters",
     "nested loops of 10^10": f"used more than {BUDGET:g}s of CPU, the render budget",
     "Go range over 10^9": f"used more than {BUDGET:g}s of CPU, the render budget",
-    "gigabyte string": "ran out of memory",
+    "gigabyte string": "'~' would build a string of 33554432 characters",
     "bignum squaring": f"used more than {BUDGET:g}s of CPU, the render budget",
 }
 
@@ -263,7 +290,7 @@ async def test_serve_flags_set_the_render_and_memory_bounds(root: Path, cert_dir
     process = await start_serve(
         port, "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-key-file", str(cert_dir / "tls.key"),
         "--config-dir", str(root), "--workers", "1", "--monitoring-port", str(monitoring),
-        "--render-budget", "0.3", "--render-kill-grace", "20", "--worker-memory-limit", "200",
+        "--render-budget", "0.3", "--render-kill-grace", "20", "--worker-memory-limit", "200", "--render-memory", "64",
         "--compile-budget", "5",
         stderr=asyncio.subprocess.DEVNULL)
     try:
@@ -276,7 +303,7 @@ async def test_serve_flags_set_the_render_and_memory_bounds(root: Path, cert_dir
                     return (await response.json())["response"]["status"]["message"]
 
             assert "used more than 0.3s of CPU, the render budget" in await message("loops")
-            assert "ran out of memory (200 MiB per render worker)" in await message("memory")
+            assert "ran out of memory (64 MiB per render, 200 MiB per render worker)" in await message("padding")
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)

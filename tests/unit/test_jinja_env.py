@@ -195,8 +195,8 @@ def test_exported_code_loads_without_compiling_and_keeps_positions(monkeypatch):
 
 @pytest.mark.parametrize("source, problem", [
     ("{{ 7 ** 100000000 % 2 }}", "7 ** 100000000 is too large"),
-    ("{{ 'a' * 100000000 }}", "'*' would build 100000000 items"),
-    ("{{ 1000 * [1, 2] }}\n{{ [0] * 10 ** 7 }}", "'*' would build 10000000 items"),
+    ("{{ 'a' * 100000000 }}", "'*' would build a string of 100000000 characters"),
+    ("{{ 1000 * [1, 2] }}\n{{ [0] * 10 ** 7 }}", "'*' would build a list of 10000000 items"),
 ])
 def test_huge_results_are_neither_folded_at_compile_time_nor_built_at_render_time(source, problem):
     compiled = compile_templates({"t": source}, "jinja2")
@@ -204,6 +204,28 @@ def test_huge_results_are_neither_folded_at_compile_time_nor_built_at_render_tim
     with pytest.raises(TemplateLimitError) as info:
         compiled.render("t", {})
     assert info.value.template == "t" and problem in info.value.message
+
+
+DOUBLED = "{%% set ns = namespace(s=%s) %%}{%% for i in range(40) %%}{%% set ns.s = %s %%}{%% endfor %%}"
+
+
+@pytest.mark.parametrize("source, problem", [
+    (DOUBLED % ("'x'", "ns.s ~ ns.s"), "'~' would build a string of 33554432 characters"),
+    (DOUBLED % ("'x'", "ns.s + ns.s"), "'+' would build a string of 33554432 characters"),
+    (DOUBLED % ("'x'", "'%s%s' % (ns.s, ns.s)"), "'%' would build a string of 16777220 characters"),
+    (DOUBLED % ("[0]", "ns.s + ns.s"), "'+' would build a list of 1048576 items"),
+])
+def test_a_value_doubled_at_render_time_stops_at_the_size_bound(source, problem):
+    """Each step is checked before it copies: the render fails having built at most MAX_STRING_CHARS."""
+    with pytest.raises(TemplateLimitError) as info:
+        compile_templates({"t": source}, "jinja2").render("t", {})
+    assert info.value.template == "t" and info.value.line == 1 and problem in info.value.message
+
+
+def test_concatenation_and_formatting_within_the_bound_are_jinjas():
+    assert render("{{ 'a' ~ 1 ~ none ~ 2.5 ~ missing }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 1 + 2.5 }} "
+                  "{{ '%s-%d' % ('x', 3) }} {{ '%(a)s' % {'a': 'b'} }} {{ 7 % 3 }}") == "a1None2.5 ab [1 2] 3.5 x-3 b 1"
+    assert len(render("{{ 'x' * 16777215 ~ 'y' }}")) == 16777216
 
 
 def test_ordinary_arithmetic_and_repetition_still_work():

@@ -15,6 +15,7 @@ from typing import Any
 
 from workers.serialize.gojson import format_g, shortest_digits
 from workers.templates.govalues import GoStruct, go_bytes, go_type_name
+from workers.templates.sizes import check_string
 
 __all__ = ["format_float_verb", "format_value", "go_type_name", "quote", "quote_rune", "sprint", "sprintf", "sprintln"]
 
@@ -90,12 +91,20 @@ def sprint(*args: Any) -> str:
             parts.append(" ")
         parts.append(format_value(arg))
         prev_string = is_string
-    return "".join(parts)
+    return _joined(parts, "print")
 
 
 def sprintln(*args: Any) -> str:
     """Go ``fmt.Sprintln``: operands always space-separated, newline appended."""
-    return " ".join(format_value(a) for a in args) + "\n"
+    parts = [format_value(a) for a in args]
+    check_string(sum(map(len, parts)) + max(len(parts), 1), "println")  # the spaces and the newline
+    return " ".join(parts) + "\n"
+
+
+def _joined(parts: list[str], operation: str) -> str:
+    """The printed pieces as one string, once its length is known to be within bounds (``templates.sizes``)."""
+    check_string(sum(map(len, parts)), operation)
+    return "".join(parts)
 
 
 class _Spec:
@@ -599,4 +608,4 @@ def sprintf(fmt: str, *args: Any) -> str:
         extra = ", ".join("<nil>" if a is None else f"{go_type_name(a)}={_print_arg(a, 'v', _Spec())}"
                           for a in args[cur.argi:])
         out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
+    return _joined(out, "printf")

@@ -11,9 +11,9 @@ Go text/template conventions hold in our own Jinja templates too:
 
 Compiling is the expensive step (about 0.7 s for Istio's chart), so it happens once, in the config sandbox
 (``workers.sandbox``); ``CompiledTemplates.export`` turns the result into marshalled code objects that every render
-worker loads with ``load_compiled`` in about a millisecond. ``**`` and ``*`` are intercepted by the sandbox
-environment: Jinja would otherwise fold ``{{ 7 ** 100000000 }}`` or ``{{ 'a' * 10**9 }}`` while compiling, and at
-render time their result size is checked before it is built.
+worker loads with ``load_compiled`` in about a millisecond. ``**``, ``*``, ``+``, ``%`` and ``~`` are intercepted
+by the sandbox environment: Jinja would otherwise fold ``{{ 7 ** 100000000 }}`` or ``{{ 'a' * 10**9 }}`` while
+compiling, and at render time their result size is checked before it is built (``workers.templates.sizes``).
 """
 from __future__ import annotations
 
@@ -23,19 +23,20 @@ from types import CodeType
 from typing import Any, Callable, Mapping
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workers.templates.errors import TemplateError, TemplateLimitError
 from workers.templates.funcs import FUNCS
 from workers.templates.gofmt import format_value
+from workers.templates.sizes import check_list, check_string
 
 __all__ = ["CompiledTemplates", "compile_templates", "load_compiled", "make_environment"]
 
 _RUNTIME_MODULE = "workers.templates.gotemplate.runtime"
 _NO_VALUE = "<no value>"
-MAX_BUILT_ITEMS = 1_000_000
-"""Longest string or list ``*`` may build; Go's fmt caps widths at the same size (``printf "%0999999999d"``)."""
 MAX_POWER_BITS = 100_000
 """Largest integer ``**`` may build (about 30,000 digits; Python refuses to print more than 4,300 anyway)."""
 
@@ -69,6 +70,20 @@ def _runtime_globals() -> Mapping[str, Any]:
     return globals_ if isinstance(globals_, Mapping) else {}
 
 
+class _CodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` to a call of the environment's size-checked concatenation instead of Jinja's."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            super().visit_Concat(node, frame)
+            return
+        self.write("environment.concat_strings((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox, with calls of our own helpers (the function map and the translator's runtime) taken directly.
 
@@ -77,10 +92,12 @@ class _Environment(ImmutableSandboxedEnvironment):
     safe by construction and take no context; their checks cost as much as the helpers themselves. Anything else
     (a method reached through data, a context-passing helper) still gets the sandbox's full treatment.
 
-    ``*`` and ``**`` are intercepted: never folded at compile time, size-checked before they build at render time.
+    ``*``, ``**``, ``+``, ``%`` and ``~`` are intercepted: never folded at compile time, size-checked before they
+    build at render time.
     """
 
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     direct: frozenset[int] = frozenset()
     """``id``s of the helpers called directly; they are held by ``globals`` for the environment's lifetime."""
@@ -105,9 +122,20 @@ class _Environment(ImmutableSandboxedEnvironment):
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             _check_power(left, right)
-        else:
+        elif operator == "*":
             _check_repeat(left, right)
+        elif operator == "+":
+            _check_sum(left, right)
+        elif type(left) is str:  # "%": formatting; a width can still pad, the worker's memory bound stops that
+            _check_format(left, right)
         return super().call_binop(context, operator, left, right)
+
+    @staticmethod
+    def concat_strings(values: tuple[Any, ...]) -> str:
+        """``a ~ b ~ ...``: what Jinja's concatenation returns, once its length is known to be within bounds."""
+        strings = [value if type(value) is str else str(value) for value in values]
+        check_string(sum(map(len, strings)), "'~'")
+        return "".join(strings)
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -119,9 +147,25 @@ def _check_power(base: Any, exponent: Any) -> None:
 
 def _check_repeat(left: Any, right: Any) -> None:
     sequence, count = (left, right) if type(right) is int else (right, left)
-    if type(count) is int and isinstance(sequence, (str, list, tuple)) and len(sequence) * count > MAX_BUILT_ITEMS:
-        raise TemplateLimitError("", None, None, f"'*' would build {len(sequence) * count} items: templates may "
-                                                 f"build strings and lists of up to {MAX_BUILT_ITEMS}")
+    if type(count) is int and isinstance(sequence, (str, list, tuple)):
+        _check_built(sequence, len(sequence) * count, "'*'")
+
+
+def _check_sum(left: Any, right: Any) -> None:
+    if isinstance(left, (str, list, tuple)) and type(left) is type(right):
+        _check_built(left, len(left) + len(right), "'+'")
+
+
+def _check_format(template: str, values: Any) -> None:
+    arguments = values if type(values) is tuple else values.values() if isinstance(values, dict) else (values,)
+    check_string(len(template) + sum(len(value) for value in arguments if type(value) is str), "'%'")
+
+
+def _check_built(sample: str | list[Any] | tuple[Any, ...], size: int, operation: str) -> None:
+    if isinstance(sample, str):
+        check_string(size, operation)
+    else:
+        check_list(size, operation)
 
 
 def make_environment() -> ImmutableSandboxedEnvironment:

@@ -10,6 +10,7 @@ from workers.serialize import gojson, goyaml
 from workers.templates.gofmt import sprint, sprintf
 from workers.templates.govalues import StrMap
 from workers.templates.proxyconfig_json import proxy_config_json
+from workers.templates.sizes import check_string
 
 from .dates import duration_string
 from .encoding import go_json, parse_go_json, valid_utf8
@@ -141,8 +142,10 @@ def to_yaml(v: Any) -> str:
 def indent(spaces: int, source: str) -> str:
     """Istio's ``indent``: every line but the first gets ``spaces`` spaces (it overrides sprig's)."""
     if 0 <= spaces <= 1_000_000:
+        check_string(len(source) + source.count("\n") * spaces, "indent")
         return source.replace("\n", "\n" + " " * spaces)
     line_format = sprintf(f"%% {spaces}s%%s")  # what Go builds for other widths, with its printf rules
+    check_string(len(source) + source.count("\n") * len(sprintf(line_format, "", "")), "indent")
     first, *rest = source.split("\n")
     return "\n".join([first, *(sprintf(line_format, "", line) for line in rest)])
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from workers.templates.gofmt import format_value
 from workers.templates.govalues import Int64, IntList, wrap_int
+from workers.templates.sizes import check_list
 
 from .convert import clamp_int64, decimal_int, to_float64, to_int, to_int64
 from .registry import FuncTable
@@ -252,6 +253,7 @@ def until_step(start: int, stop: int, step: int) -> IntList:
     if (step >= 0) if stop < start else (step <= 0):
         return IntList()
     values = range(start, stop, step)
+    check_list(len(values), "until/untilStep/seq")
     out, wrapped = IntList(values), 0
     while values and wrap_int(values[-1] + step) != values[-1] + step:
         values = range(wrap_int(values[-1] + step), stop, step)

@@ -10,6 +10,7 @@ from typing import Any
 
 from workers.templates.gofmt import format_value, quote as go_quote
 from workers.templates.govalues import StrList, StrMap, from_go_bytes, go_bytes
+from workers.templates.sizes import check_string
 
 from .convert import strval
 from .gochars import (go_lower, go_title_rune, go_upper, is_connector, is_digit, is_letter, is_lower, is_number,
@@ -128,6 +129,7 @@ def repeat(count: int, s: str) -> str:
     """``strings.Repeat``; a negative count is Go's panic."""
     if count < 0:
         raise ValueError("strings: negative Repeat count")
+    check_string(len(s) * count, "repeat")
     return s * count
 
 
@@ -274,12 +276,13 @@ def squote(*args: Any) -> str:
 @go("func(...interface {}) string", "cat")
 def cat(*args: Any) -> str:
     """Non-nil arguments printed with ``%v``, space-joined."""
-    return " ".join(format_value(a) for a in args if a is not None)
+    return joined(" ", [format_value(a) for a in args if a is not None], "cat")
 
 
 @go("func(int, string) string", "indent")
 def indent(spaces: int, s: str) -> str:
     """sprig's ``indent``: every line indented (Istio's ``indent`` replaces it in Istio's map)."""
+    check_string(len(s) + (s.count("\n") + 1) * max(spaces, 0), "indent")
     pad = repeat(spaces, " ")
     return pad + s.replace("\n", "\n" + pad)
 
@@ -294,7 +297,10 @@ def nindent(spaces: int, s: str) -> str:
 def replace(old: str, new: str, src: str) -> str:
     """``strings.Replace(src, old, new, -1)``; an empty ``old`` inserts ``new`` around every rune."""
     if old == "":
+        check_string(len(src) + (len(src) + 1) * len(new), "replace")
         return new + new.join(src) + new if src else new
+    if len(new) > len(old):
+        check_string(len(src) + src.count(old) * (len(new) - len(old)), "replace")
     return src.replace(old, new)
 
 
@@ -358,7 +364,13 @@ def to_strings(v: Any) -> StrList:
 
 @go("func(string, interface {}) string", "join")
 def join(sep: str, v: Any) -> str:
-    return sep.join(strslice(v))
+    return joined(sep, strslice(v), "join")
+
+
+def joined(sep: str, parts: list[str], operation: str) -> str:
+    """``sep.join(parts)``, once its length is known to be within bounds (``templates.sizes``)."""
+    check_string(sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0), operation)
+    return sep.join(parts)
 
 
 @go("func(interface {}) []string", "sortAlpha")
