@@ -2,7 +2,7 @@
 
     python bench/isolation_bench.py [--rate 30] [--duration 20] [--attack-rate 10] [--workers 2]
                                     [--attacks loops,range,memory,printf,compile] [--serve-flag=--render-budget=0.5]
-                                    [--server-tree DIR] [--json]
+                                    [--server-tree DIR] [--baseline-tree DIR] [--json]
 
 ``injector serve --config-dir`` with three revisions: ``healthy`` (the embedded default templates), ``hostile``
 (Jinja2) and ``hostile-go`` (Go templates) from ``tests/server/hostile_configs.py``: working configs whose sidecar
@@ -17,9 +17,12 @@ and rejected). ``?timeout=10s`` everywhere. Reported for the healthy revision, p
 fraction answered with an injected pod; for the attack: how its requests (or config changes) were answered; and
 how many render workers were replaced and the largest peak RSS (VmHWM) of the server's live child processes (render
 workers, zygote) so far. Attacks: ``loops`` (nested Jinja loops of 10^10), ``range`` (Go
-``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``bignum`` (Jinja
-squarings), ``compile`` (hostile config changes). ``--server-tree DIR`` runs the server from another source tree
-(``git archive <commit> | tar -x -C DIR``), e.g. a release without the render bounds, for comparison.
+``range 1000000000``), ``memory`` / ``printf`` (a string doubled 40 times, Jinja / Go), ``repeat`` (Jinja string
+multiplication to 1.2*10^9 characters), ``width`` (Go ``printf "%0999999999d"``), ``padding`` (Jinja ``center`` to
+3*10^8 characters), ``hoard`` (Jinja: 400 MB in strings of 10^7 characters), ``bignum`` (Jinja squarings),
+``compile`` (hostile config changes). ``--server-tree DIR`` runs the server from another source tree
+(``git archive <commit> | tar -x -C DIR``), e.g. a release without the render bounds, for comparison;
+``--baseline-tree DIR`` runs every attack on that tree first and then on the server tree, interleaved in one run.
 """
 from __future__ import annotations
 
@@ -45,8 +48,9 @@ from tests.server.procfs import descendants, largest_peak_resident_bytes  # noqa
 from tests.server.revisions_support import write_revision  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
 
-ATTACKED_REVISION = {"loops": "hostile", "memory": "hostile", "bignum": "hostile", "range": "hostile-go",
-                     "printf": "hostile-go", "compile": "hostile"}
+ATTACKED_REVISION = {"loops": "hostile", "memory": "hostile", "bignum": "hostile", "repeat": "hostile",
+                     "padding": "hostile", "hoard": "hostile", "range": "hostile-go", "printf": "hostile-go",
+                     "width": "hostile-go", "compile": "hostile"}
 
 
 def summary(records: list[list[Any]]) -> dict[str, Any]:
@@ -116,15 +120,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     unknown = set(kinds) - set(ATTACKED_REVISION)
     if unknown:
         raise SystemExit(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKED_REVISION)}")
+    trees = [args.baseline_tree, args.server_tree] if args.baseline_tree else [args.server_tree]
     phases: list[dict[str, Any]] = []
     for kind in kinds:
-        phases += await attack_pair(kind, args)
+        for tree in trees:
+            phases += [{**entry, "tree": str(tree or "this tree")} for entry in await attack_pair(kind, args, tree)]
     return {"workers": args.workers, "rate_per_s": args.rate, "duration_s": args.duration,
             "attack_rate_per_s": args.attack_rate, "serve_flags": args.serve_flag,
-            "server_tree": str(args.server_tree or "this tree"), "phases": phases}
+            "server_tree": str(args.server_tree or "this tree"),
+            "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None, "phases": phases}
 
 
-async def attack_pair(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+async def attack_pair(kind: str, args: argparse.Namespace, tree: Path | None) -> list[dict[str, Any]]:
     """A fresh server (so what the scheduler learnt of one attack does not meet the next) for the healthy load
     alone, then under the attack."""
     with serve_workdir("isolation-bench-") as work:
@@ -138,7 +145,7 @@ async def attack_pair(kind: str, args: argparse.Namespace) -> list[dict[str, Any
         process = await start_serve(port, "--tls-cert-file", str(work / "tls" / "tls.crt"), "--tls-key-file",
                                     str(work / "tls" / "tls.key"), "--config-dir", str(revisions),
                                     "--workers", str(args.workers), "--log-level", "error",
-                                    "--watch-interval", "0.1", *args.serve_flag, tree=args.server_tree,
+                                    "--watch-interval", "0.1", *args.serve_flag, tree=tree,
                                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         base = f"https://127.0.0.1:{port}"
         ca = str(work / "tls" / "ca.crt")
@@ -168,10 +175,13 @@ async def attack_pair(kind: str, args: argparse.Namespace) -> list[dict[str, Any
 def report(result: dict[str, Any]) -> str:
     lines = [f"healthy revision at {result['rate_per_s']}/s for {result['duration_s']} s per phase, "
              f"{result['workers']} workers, attacks at {result['attack_rate_per_s']}/s, server from "
-             f"{result['server_tree']} {' '.join(result['serve_flags'])}"]
+             f"{result['server_tree']} {' '.join(result['serve_flags'])}"
+             + (f", baseline from {result['baseline_tree']}" if result["baseline_tree"] else "")]
     for entry in result["phases"]:
         r = entry["healthy"]
-        lines.append(f"  {entry['phase']:<8} healthy p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
+        tree = "" if result["baseline_tree"] is None else (
+            "baseline " if entry["tree"] == result["baseline_tree"] else "ours     ")
+        lines.append(f"  {tree}{entry['phase']:<8} healthy p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  injected "
                      f"{r['injected_fraction']} of {r['requests']}  restarts {entry['worker_restarts']:g}  peak "
                      f"worker RSS {entry['peak_child_rss_mib']} MiB"
                      + ("" if r["answers"].keys() <= {"injected"} else f"  {r['answers']}"))
@@ -192,6 +202,8 @@ if __name__ == "__main__":
     cli.add_argument("--serve-flag", action="append", default=[], help="one more flag for injector serve")
     cli.add_argument("--server-tree", type=Path, help="run the server from this source tree (an older commit "
                                                       "exported with git archive) to compare")
+    cli.add_argument("--baseline-tree", type=Path, help="run every attack on this source tree too, before the "
+                                                        "server tree, in the same run")
     cli.add_argument("--json", action="store_true")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))
