@@ -28,8 +28,8 @@ from workers import gc_policy
 from workers.budget import BudgetExceeded, cpu_budget
 from workers.config.errors import ConfigError
 from workers.errors import InjectionError
-from workers.limits import (MIB, RenderLimits, limit_memory, map_large_allocations_apart, memory_headroom,
-                            peak_resident_bytes, release_free_memory, resident_bytes)
+from workers.limits import (MIB, RenderLimits, limit_memory, map_large_allocations_apart, mapped_bytes,
+                            memory_headroom, peak_resident_bytes, release_free_memory, resident_bytes)
 
 HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
@@ -142,6 +142,12 @@ def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) ->
     return OK, patch
 
 
+LEFT_MAPPED_BYTES = 16 * MIB
+"""A failed job that leaves the worker mapping more than this much more than before has its garbage freed at once:
+its frames, and the big values they hold, sit in reference cycles until a collection, and the next render's
+allowance (``memory_headroom``) counts from what the worker maps when it starts."""
+
+
 def _memory_bounds(limits: RenderLimits) -> str:
     """The bounds a render that ran out of memory met, for its message."""
     bounds = []
@@ -179,9 +185,10 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
                 status = UNKNOWN_GENERATION
                 answer = f"config generation {generation} is not loaded in this worker".encode()
             else:
+                mapped = mapped_bytes()
                 status, answer = _run(job, kind, body, meta, limits)
-                if status != OK:  # its frames, and the big values they hold, sit in reference cycles: free them
-                    release_free_memory()  # now, so the next render's allowance starts from the worker's own size
+                if status != OK and mapped_bytes() - mapped > LEFT_MAPPED_BYTES:
+                    release_free_memory()
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))

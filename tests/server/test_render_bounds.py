@@ -107,7 +107,7 @@ async def test_a_huge_allocation_fails_the_render_and_the_worker_stays_small(
 
 async def test_a_worker_left_bloated_by_a_render_answers_and_is_replaced(
         closing: list[WorkerPool], restarts: Restarts, pid_file: Path, tmp_path: Path) -> None:
-    pool = await started_pool(RenderLimits(memory_bytes=400 * MIB), restarts)
+    pool = await started_pool(RenderLimits(memory_bytes=400 * MIB, render_memory_bytes=None), restarts)  # keeps 250 MiB
     closing.append(pool)
     bloating = asyncio.ensure_future(render(pool, pid_file, **{"test/hoard": "4e6"}))  # ~250 MiB kept for good
     await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
