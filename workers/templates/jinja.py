@@ -11,9 +11,10 @@ Go text/template conventions hold in our own Jinja templates too:
 
 Compiling is the expensive step (about 0.7 s for Istio's chart), so it happens once, in the config sandbox
 (``workers.sandbox``); ``CompiledTemplates.export`` turns the result into marshalled code objects that every render
-worker loads with ``load_compiled`` in about a millisecond. ``**``, ``*``, ``+``, ``%`` and ``~`` are intercepted
-by the sandbox environment: Jinja would otherwise fold ``{{ 7 ** 100000000 }}`` or ``{{ 'a' * 10**9 }}`` while
-compiling, and at render time their result size is checked before it is built (``workers.templates.sizes``).
+worker loads with ``load_compiled`` in about a millisecond. ``**`` and ``*`` are intercepted by the sandbox
+environment: Jinja would otherwise fold ``{{ 7 ** 100000000 }}`` or ``{{ 'a' * 10**9 }}`` while compiling. At render
+time their result size is checked before it is built, as is that of ``+``, ``%`` and ``~``
+(``workers.templates.sizes``).
 """
 from __future__ import annotations
 
@@ -71,7 +72,21 @@ def _runtime_globals() -> Mapping[str, Any]:
 
 
 class _CodeGenerator(CodeGenerator):
-    """Compiles ``a ~ b`` to a call of the environment's size-checked concatenation instead of Jinja's."""
+    """Compiles ``a ~ b``, ``a + b`` and ``a % b`` to calls of the environment's size-checked versions. Not through
+    the sandbox's ``intercepted_binops``: its ``call_binop`` would triple the cost of every ``+`` of two numbers."""
+
+    def visit_Add(self, node: nodes.Add, frame: Frame) -> None:
+        self._checked("environment.checked_add", node, frame)
+
+    def visit_Mod(self, node: nodes.Mod, frame: Frame) -> None:
+        self._checked("environment.checked_format", node, frame)
+
+    def _checked(self, function: str, node: nodes.BinExpr, frame: Frame) -> None:
+        self.write(f"{function}(")
+        self.visit(node.left, frame)
+        self.write(", ")
+        self.visit(node.right, frame)
+        self.write(")")
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
@@ -92,12 +107,12 @@ class _Environment(ImmutableSandboxedEnvironment):
     safe by construction and take no context; their checks cost as much as the helpers themselves. Anything else
     (a method reached through data, a context-passing helper) still gets the sandbox's full treatment.
 
-    ``*``, ``**``, ``+``, ``%`` and ``~`` are intercepted: never folded at compile time, size-checked before they
-    build at render time.
+    ``*`` and ``**`` are intercepted: never folded at compile time, size-checked before they build at render time;
+    ``+``, ``%`` and ``~`` are size-checked too (``_CodeGenerator``).
     """
 
     code_generator_class = _CodeGenerator
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**"})
 
     direct: frozenset[int] = frozenset()
     """``id``s of the helpers called directly; they are held by ``globals`` for the environment's lifetime."""
@@ -122,13 +137,24 @@ class _Environment(ImmutableSandboxedEnvironment):
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             _check_power(left, right)
-        elif operator == "*":
+        else:
             _check_repeat(left, right)
-        elif operator == "+":
-            _check_sum(left, right)
-        elif type(left) is str:  # "%": formatting; a width can still pad, the worker's memory bound stops that
-            _check_format(left, right)
         return super().call_binop(context, operator, left, right)
+
+    @staticmethod
+    def checked_add(left: Any, right: Any) -> Any:
+        """``a + b``, refused when it would join two strings or lists past the size bounds."""
+        if type(left) is type(right) and isinstance(left, (str, list, tuple)):
+            _check_built(left, len(left) + len(right), "'+'")
+        return left + right
+
+    @staticmethod
+    def checked_format(left: Any, right: Any) -> Any:
+        """``a % b``; for a string, refused when its arguments' text alone would be past the size bound (a width
+        can still pad: the per-render memory allowance of the worker stops that)."""
+        if type(left) is str:
+            _check_format(left, right)
+        return left % right
 
     @staticmethod
     def concat_strings(values: tuple[Any, ...]) -> str:
@@ -149,11 +175,6 @@ def _check_repeat(left: Any, right: Any) -> None:
     sequence, count = (left, right) if type(right) is int else (right, left)
     if type(count) is int and isinstance(sequence, (str, list, tuple)):
         _check_built(sequence, len(sequence) * count, "'*'")
-
-
-def _check_sum(left: Any, right: Any) -> None:
-    if isinstance(left, (str, list, tuple)) and type(left) is type(right):
-        _check_built(left, len(left) + len(right), "'+'")
 
 
 def _check_format(template: str, values: Any) -> None:
