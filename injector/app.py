@@ -114,22 +114,26 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 ARRIVED = web.RequestKey("arrived", float)
-"""Loop time at which aiohttp created the request (see ``stamp_arrivals``)."""
+"""Loop time from which the request's budget counts (see ``stamp_arrivals``)."""
 
 
-def stamp_arrivals(server: web.Server) -> None:
-    """Record in every request when aiohttp created it, the earliest moment it reaches application code.
+def stamp_arrivals(server: web.Server, arrival: Callable[[web.BaseRequest], float | None] | None = None) -> None:
+    """Record in every request when it arrived, as early as the stack can tell.
 
     aiohttp parses a request's head as the bytes arrive, then creates the request object when the connection's
     task next runs, and starts the handler one more loop iteration later. Under load each iteration can be long,
-    so the admission budget counts from the request factory, not from the handler (``server`` is
-    ``AppRunner.server`` after ``setup()``; requests of a server not stamped count from the handler's start).
+    so the admission budget counts at the latest from the request factory, not from the handler; ``arrival``
+    (``GuardedSite.arrival``) can tell an earlier moment: the request's first byte, or the connection's acceptance
+    for a request sent on a connection opened for it (``server`` is ``AppRunner.server`` after ``setup()``;
+    requests of a server not stamped count from the handler's start).
     """
     make_request = server.request_factory
 
     def stamped(*args: Any) -> web.BaseRequest:
         request = make_request(*args)
-        request[ARRIVED] = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        seen = arrival(request) if arrival is not None else None
+        request[ARRIVED] = now if seen is None else min(now, seen)
         return request
 
     server.request_factory = stamped

@@ -8,6 +8,8 @@ listener accepts in a loop of its own and hands every connection to aiohttp thro
 - bounds the TLS handshake and, from a request's first byte, the arrival of its headers by ``header_timeout``;
   the body has the request's own deadline (``app._inject``);
 - closes a connection whose reply the client has not read for ``write_timeout``;
+- tells when a request arrived (``arrival``): its first byte, or the connection's acceptance for the first request
+  of a connection opened for it, so the admission budget includes the wait for accepting and the handshake;
 - leaves idle connections to aiohttp's ``keepalive_timeout`` (= ``idle_timeout``, armed from the connection's
   start), which must be longer than kube-apiserver's idle reuse (Go's ``IdleConnTimeout``, 90 s) so the client,
   not us, closes an idle connection (a POST on a connection we are closing would fail, and Go does not retry it).
@@ -52,6 +54,9 @@ connections (an apiserver opening many at once) in the kernel's backlog, and onc
 dropped and retried after 1, 3, 7, 15 s."""
 ACCEPT_RETRY_DELAY = 0.1
 """After accept failed for lack of descriptors: the waiting connection stays queued in the kernel meanwhile."""
+PROMPT_FIRST_REQUEST = 0.1
+"""A connection's first request whose first byte comes this soon after its TLS handshake was sent as soon as the
+connection was up: its client has been waiting since it connected (see ``_Connection.arrival``)."""
 LINGER = 2.0
 """aiohttp's ``lingering_time``: how long the unread rest of a refused request body is drained so the client sees
 the reply (413, 408) before the connection closes (aiohttp's default, 10 s, would extend a slow body's hold)."""
@@ -84,7 +89,8 @@ def fd_budget(workers: int) -> int:
 class _Connection(asyncio.Protocol):
     """Between the transport and aiohttp's protocol: forwards every event and keeps the deadlines."""
 
-    __slots__ = ("site", "inner", "transport", "handshake", "waiting_since", "busy", "_timer")
+    __slots__ = ("site", "inner", "transport", "handshake", "waiting_since", "busy", "accepted", "ready",
+                 "request_began", "fresh", "_timer")
 
     def __init__(self, site: GuardedSite, inner: asyncio.Protocol) -> None:
         self.site = site
@@ -92,8 +98,14 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.handshake: asyncio.Task[None] | None = None
         """Accepting (and for TLS handshaking) until ``connection_made``; cancelling it closes the socket."""
-        self.waiting_since = site.loop.time()
+        self.waiting_since = self.accepted = site.loop.time()
         self.busy = False
+        self.ready: float | None = None
+        """When the connection was handed to aiohttp (TLS: its handshake done)."""
+        self.request_began: float | None = None
+        """When the first byte of the request being received or handled arrived."""
+        self.fresh = True
+        """No request has finished on this connection yet."""
         self._timer: asyncio.TimerHandle | None = None
 
     # -- deadlines
@@ -124,16 +136,34 @@ class _Connection(asyncio.Protocol):
 
     def request_finished(self) -> None:
         self.busy = False
+        self.fresh = False
+        self.request_began = None
         self.waiting_since = self.site.loop.time()
+
+    def arrival(self) -> float | None:
+        """The earliest moment the client may have been waiting for the current request: when the connection was
+        accepted, for a first request sent the moment the connection was up (a client that connects for a request,
+        as kube-apiserver does when its idle connections are busy, starts its timeout before dialling, and under
+        load accepting and the handshake take a while); otherwise when the request's first byte arrived, a loop
+        iteration or more before aiohttp creates the request. None before any byte of a request arrived."""
+        began = self.request_began
+        if began is None:
+            return None
+        if self.fresh and self.ready is not None and began - self.ready <= PROMPT_FIRST_REQUEST:
+            return self.accepted
+        return began
 
     # -- asyncio.Protocol, forwarded
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.ready = self.site.loop.time()
         self.site.opened(self)
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.request_began is None:
+            self.request_began = self.site.loop.time()
         if not self.busy and self._timer is None:  # a request's first byte: its headers are due
             self.waiting_since = self.site.loop.time()  # not waiting for a request any more (eviction order)
             self._arm(self.site.limits.header_timeout, "header_timeout")
@@ -274,6 +304,11 @@ class GuardedSite(web.BaseSite):
 
     def opened(self, connection: _Connection) -> None:
         self._by_transport[connection.transport] = connection
+
+    def arrival(self, request: web.BaseRequest) -> float | None:
+        """When the client may have started waiting for ``request`` (``_Connection.arrival``), None if unknown."""
+        connection = self._by_transport.get(request.transport)
+        return connection.arrival() if connection is not None else None
 
     def forget(self, connection: _Connection) -> None:
         self.connections.discard(connection)

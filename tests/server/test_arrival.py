@@ -1,0 +1,84 @@
+"""When a request's budget starts, over a real TLS listener (``GuardedSite``) with real workers: a request sent on a
+connection opened for it counts from the connection's acceptance (its client has been waiting since it dialled),
+one sent later on a connection opened ahead counts from its own first byte.
+
+Renders are the fake job's, 0.8 s each; ``?timeout=2s`` leaves a budget of 1.5 s.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+import orjson
+import pytest
+from aiohttp import web
+
+from injector.app import ServerOptions, create_app, stamp_arrivals
+from injector.listeners import ConnectionLimits, GuardedSite
+from injector.sources.files import ConfigFiles
+from injector.tls import ReloadingTLS
+from tests.server.conftest import FAKE_JOB, pod, review
+from tests.server.fake_job import build_fake_config
+from tests.server.test_connections import read_reply, request
+
+RENDER = 0.8
+WAIT = 1.0
+"""How long each client waits: before its TLS handshake, or between the handshake and its request."""
+
+
+@pytest.fixture
+async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
+    config = tmp_path / "slow"
+    config.mkdir()
+    (config / "values").write_text(f"sleepSeconds: {RENDER}\n")
+    tls = ReloadingTLS(cert_dir / "tls.crt", cert_dir / "tls.key")
+    options = ServerOptions(config_files=ConfigFiles.from_directory(config), workers=1, job=FAKE_JOB,
+                            build=build_fake_config, tls=tls, drain_timeout=5.0)
+    runner = web.AppRunner(create_app(options), access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16),
+                          ssl_context=tls.context)
+    stamp_arrivals(runner.server, guarded.arrival)
+    await guarded.start()
+    yield guarded
+    await runner.cleanup()
+
+
+async def _admit(site: GuardedSite, client_ssl: ssl.SSLContext, name: str, *, before_tls: float = 0.0,
+                 before_request: float = 0.0) -> tuple[float, dict]:
+    """Connect, wait ``before_tls``, handshake, wait ``before_request``, send; (seconds from connecting, reply)."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+    try:
+        await asyncio.sleep(before_tls)
+        await writer.start_tls(client_ssl, server_hostname="localhost")
+        await asyncio.sleep(before_request)
+        writer.write(request("/inject?timeout=2s", orjson.dumps(review(pod(name=name)))))
+        status, body = await read_reply(reader)
+        assert status == 200, body
+        return time.monotonic() - started, orjson.loads(body)
+    finally:
+        writer.close()
+
+
+async def test_a_request_on_a_connection_opened_for_it_counts_from_the_accept(site: GuardedSite,
+                                                                              client_ssl: ssl.SSLContext) -> None:
+    for index in range(2):  # the pool learns that a render takes 0.8 s
+        _, reply = await _admit(site, client_ssl, f"warm-up-{index}")
+        assert reply["response"]["allowed"] is True
+
+    # Accepted, then 1 s until the handshake (a busy server's accept queue and handshakes look like this from the
+    # client): 0.5 s of the budget is left when the request comes, less than one render. Refused at once.
+    elapsed, reply = await _admit(site, client_ssl, "late-connection", before_tls=WAIT)
+    message = (reply["response"].get("status") or {}).get("message", "")
+    assert reply["response"]["allowed"] is False and "injector overloaded" in message, message
+    assert elapsed < WAIT + RENDER, "refused when the request came, not after a render"
+
+    # A connection opened ahead and used 1 s later: its request has its whole budget.
+    elapsed, reply = await _admit(site, client_ssl, "opened-ahead", before_request=WAIT)
+    assert reply["response"]["allowed"] is True and "patch" in reply["response"]
+    assert elapsed >= WAIT + RENDER
