@@ -233,7 +233,7 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
         return _review_response(admission.encode_response(api_version, "", allowed=False,
                                                           message=str(exc))), "", verdict
     try:
-        revision, verdict = await _admit(request, services, review, body, started)
+        revision, verdict = await _admit(request, services, review, body, started, timeout)
     except Exception:  # noqa: BLE001 - our bug: the apiserver still gets a review, our log gets the traceback
         log.exception("internal error admitting pod %s (uid %s)", admission.pod_name(review.pod, review.namespace),
                       review.uid)
@@ -268,7 +268,7 @@ def _route_revision(request: web.Request, services: Services, pod: dict[str, Any
 
 
 async def _admit(request: web.Request, services: Services, review: admission.AdmissionRequest, body: bytes,
-                 started: float) -> tuple[str, Verdict]:
+                 started: float, timeout: float) -> tuple[str, Verdict]:
     pod = review.pod
     if not review.is_pod_create:
         return "", Verdict(True, "skipped", "not-pod-create")
@@ -303,7 +303,6 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
         patch = services.patches.get(cache_key)
         if patch is not None:
             return revision, Verdict(True, "injected", decision.code, patch=patch)
-    timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
     budget = max(timeout - services.options.deadline_margin, 0.0)
     deadline = started + budget
     try:

@@ -318,15 +318,14 @@ class WorkerPool:
         assert self._loop is not None
         if generation not in self._configs:
             raise JobFailed(f"config generation {generation} is not loaded", user_error=False)
-        self._last_id = request_id = proto.next_request_id(self._last_id)
-        meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        frame = proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=request_id,
-                           generation=generation, meta=meta, body=pod_json)
-        job = _Job(request_id, generation, revision, size_class(len(pod_json)), deadline, frame,
-                   self._loop.create_future())
+        job = _Job(0, generation, revision, size_class(len(pod_json)), deadline, b"", self._loop.create_future())
         refusal = self._scheduler.admit(job, self._loop.time())
-        if refusal is not None:
+        if refusal is not None:  # before any encoding: under overload most jobs end here, and cheaply
             raise Overloaded(refusal)
+        self._last_id = job.request_id = proto.next_request_id(self._last_id)
+        meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        job.frame = proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=job.request_id,
+                               generation=generation, meta=meta, body=pod_json)
         self._dispatch()
         try:
             return await job.future
