@@ -225,7 +225,7 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
         runners.append(runner)
         await runner.setup()  # the webhook app's lifecycle starts the workers and loads the config
         assert runner.server is not None
-        site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls)
+        site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls, shed_when_behind=name == "webhook")
         stamp_arrivals(runner.server, site.arrival)
         site.refused_event, site.closed_event = app[SERVICES].metrics.watch_listener(
             name, lambda site=site: len(site.connections))

@@ -19,7 +19,12 @@ listener accepts in a loop of its own and hands every connection to aiohttp thro
 - holds at most ``max_connections``: at the cap a new connection evicts the connection that has waited longest for
   a request (idle keep-alive, or still sending headers: its wait ends at its request's first byte, so a request
   whose headers are in but whose handler has not started yet is the last to go); when every connection is busy,
-  it is closed at once.
+  it is closed at once;
+- closes a new connection at once, before its TLS handshake, while the event loop runs behind (``LoopLag``): the
+  loop is then the bottleneck, and a handshake plus a request costs it several times what a request on an open
+  connection does, so serving the connections it has (and refusing their surplus requests with a reply) is what
+  still answers anyone in time. The client sees a connection error at once, as at the cap, which kube-apiserver
+  handles by the webhook's ``failurePolicy``.
 
 ``fd_budget`` raises the soft ``RLIMIT_NOFILE`` to the hard limit and says how many webhook connections fit below
 it, keeping a reserve for the monitoring listener, the render workers' pipes and the Kubernetes client, so probes
@@ -57,6 +62,10 @@ ACCEPT_RETRY_DELAY = 0.1
 PROMPT_FIRST_REQUEST = 0.1
 """A connection's first request whose first byte comes this soon after its TLS handshake was sent as soon as the
 connection was up: its client has been waiting since it connected (see ``_Connection.arrival``)."""
+LAG_TICK = 0.05
+"""How often ``LoopLag`` looks at the event loop's delay."""
+OVERLOAD_LAG = 0.1
+"""An event loop this far behind is overloaded: new webhook connections are closed until it catches up."""
 LINGER = 2.0
 """aiohttp's ``lingering_time``: how long the unread rest of a refused request body is drained so the client sees
 the reply (413, 408) before the connection closes (aiohttp's default, 10 s, would extend a slow body's hold)."""
@@ -68,6 +77,31 @@ class ConnectionLimits:
     header_timeout: float = 10.0
     idle_timeout: float = 120.0
     write_timeout: float = 10.0
+
+
+class LoopLag:
+    """How late the event loop runs its timers: a tick every ``LAG_TICK`` notes how late it fired, and a tick
+    overdue now counts as late as it is (a saturated loop's iteration is long, so its timers fire late)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: float = OVERLOAD_LAG) -> None:
+        self.loop = loop
+        self.limit = limit
+        self.last = 0.0
+        self._due = loop.time() + LAG_TICK
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.last = now - self._due
+        self._due = now + LAG_TICK
+        self._handle = self.loop.call_at(self._due, self._tick)
+
+    def behind(self) -> bool:
+        """True while the loop runs more than ``limit`` late (now, or at its last tick)."""
+        return max(self.last, self.loop.time() - self._due) > self.limit
+
+    def stop(self) -> None:
+        self._handle.cancel()
 
 
 Event = Callable[[str], None]
@@ -192,7 +226,7 @@ class GuardedSite(web.BaseSite):
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *, limits: ConnectionLimits,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, refused: Event = lambda r: None,
-                 closed: Event = lambda r: None) -> None:
+                 closed: Event = lambda r: None, shed_when_behind: bool = False) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host, self._port = host, port
         self.limits = limits
@@ -202,6 +236,10 @@ class GuardedSite(web.BaseSite):
         self._by_transport: dict[Any, _Connection] = {}
         self._listener: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
+        self._shed_when_behind = shed_when_behind
+        """New connections are closed at once while the loop runs behind (the webhook port; never the monitoring
+        port, whose probes must answer however busy the server is)."""
+        self.lag: LoopLag | None = None
 
     @property
     def name(self) -> str:
@@ -232,6 +270,8 @@ class GuardedSite(web.BaseSite):
         family = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         self._listener = socket.create_server((self._host, self._port), family=family, backlog=self._backlog)
         self._listener.setblocking(False)
+        if self._shed_when_behind:
+            self.lag = LoopLag(self.loop)
         self._acceptor = self.loop.create_task(self._accept())
 
     async def stop(self) -> None:
@@ -242,6 +282,8 @@ class GuardedSite(web.BaseSite):
                 await self._acceptor
         if self._listener is not None:
             self._listener.close()
+        if self.lag is not None:
+            self.lag.stop()
         await super().stop()
 
     # -- accepting
@@ -262,6 +304,10 @@ class GuardedSite(web.BaseSite):
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
 
     def _take(self, sock: socket.socket) -> None:
+        if self.lag is not None and self.lag.behind():
+            sock.close()
+            self.refused("overloaded")
+            return
         if len(self.connections) >= self.limits.max_connections and not self._evict():
             sock.close()
             self.refused("limit")

@@ -115,7 +115,8 @@ class InjectorMetrics:
         self.connections_refused = Counter("sidecar_injector_connections_refused_total",
                                            "Connections refused: limit (at the cap with nothing idle to evict), "
                                            "fd_limit (accept failed for lack of descriptors or memory), tls "
-                                           "(handshake failed or too slow).", ["listener", "reason"],
+                                           "(handshake failed or too slow), overloaded (closed before its "
+                                           "handshake while the event loop ran behind).", ["listener", "reason"],
                                            registry=registry)
         self.connections_closed = Counter("sidecar_injector_connections_closed_total",
                                           "Connections closed by the server: header_timeout (request headers too "

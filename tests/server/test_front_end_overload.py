@@ -1,6 +1,10 @@
-"""When a request's budget starts, over a real TLS listener (``GuardedSite``) with real workers: a request sent on a
-connection opened for it counts from the connection's acceptance (its client has been waiting since it dialled),
-one sent later on a connection opened ahead counts from its own first byte.
+"""The front end under overload, over a real TLS listener (``GuardedSite``, as ``injector serve`` sets up its
+webhook port) with real workers:
+- when a request's budget starts: a request sent on a connection opened for it counts from the connection's
+  acceptance (its client has been waiting since it dialled), one sent later on a connection opened ahead counts
+  from its own first byte;
+- while the event loop runs behind, new connections are closed before their handshake, and requests on open
+  connections are still answered.
 
 Renders are the fake job's, 0.8 s each; ``?timeout=2s`` leaves a budget of 1.5 s.
 """
@@ -22,6 +26,7 @@ from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
 from tests.server.conftest import FAKE_JOB, pod, review
 from tests.server.fake_job import build_fake_config
+from tests.server.revisions_support import eventually_async
 from tests.server.test_connections import read_reply, request
 
 RENDER = 0.8
@@ -41,7 +46,7 @@ async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
     await runner.setup()
     assert runner.server is not None
     guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16),
-                          ssl_context=tls.context)
+                          ssl_context=tls.context, shed_when_behind=True)
     stamp_arrivals(runner.server, guarded.arrival)
     await guarded.start()
     yield guarded
@@ -82,3 +87,36 @@ async def test_a_request_on_a_connection_opened_for_it_counts_from_the_accept(si
     elapsed, reply = await _admit(site, client_ssl, "opened-ahead", before_request=WAIT)
     assert reply["response"]["allowed"] is True and "patch" in reply["response"]
     assert elapsed >= WAIT + RENDER
+
+
+async def _keep_the_loop_busy(seconds: float, every: float) -> None:
+    """``seconds`` of blocking work every ``every`` seconds, until cancelled: an event loop that runs behind."""
+    while True:
+        time.sleep(seconds)
+        await asyncio.sleep(every)
+
+
+async def test_new_connections_are_closed_while_the_loop_runs_behind(site: GuardedSite,
+                                                                     client_ssl: ssl.SSLContext) -> None:
+    refused: list[str] = []
+    site.refused_event = refused.append
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=client_ssl,
+                                                   server_hostname="localhost")
+    blocker = asyncio.create_task(_keep_the_loop_busy(0.3, 0.02))
+    try:
+        await eventually_async(lambda: asyncio.sleep(0, site.lag is not None and site.lag.behind()))
+        started = time.monotonic()
+        with pytest.raises((OSError, ssl.SSLError, asyncio.IncompleteReadError)):
+            await _admit(site, client_ssl, "new-connection")
+        assert time.monotonic() - started < 3.0, "closed at once, not after a handshake timeout"
+        assert "overloaded" in refused
+        # The connection the client already had is served: a refusal or an injection, as a review.
+        writer.write(request("/inject?timeout=10s", orjson.dumps(review(pod(name="open-connection")))))
+        status, body = await read_reply(reader)
+        assert status == 200 and orjson.loads(body)["response"]["uid"]
+    finally:
+        blocker.cancel()
+        writer.close()
+    await eventually_async(lambda: asyncio.sleep(0, site.lag is not None and not site.lag.behind()))
+    _, reply = await _admit(site, client_ssl, "after-the-overload")
+    assert reply["response"]["allowed"] is True
