@@ -11,11 +11,15 @@ generator (bench/loadgen.py) in its own process and session:
    for 6 s with ``?timeout=<timeout>s`` and lowered by 10% until no reply comes after the deadline and at least
    99% of the pods are injected in time: the highest rate passing is the capacity (the same generator, deadline
    and connection pattern as the overload, so goodput is compared with a rate the server really sustains);
-3. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
+3. the event loop's CPU per refused admission: 8 connections back to back for 5 s with ``?timeout=500ms`` (a
+   budget of 0 with the default margin: every admission is read, decided and refused, as under overload);
+4. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
    connection sends one request every 100 ms until 10 s after the load stops.
-Reported: replies after the deadline (counted from the request's intended start, as the apiserver's clock runs
-from its call), goodput = pods injected before their deadline per second, as a fraction of the capacity (and
-of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load until a probe
+Reported: the CPU per admission (the loop's per refused and per injected one, the workers' per injected one, from
+the passing capacity step) and the goodput they allow on a fixed CPU share at ``factor`` x capacity,
+``1 - (factor - 1) * refused / (injected + render)``; replies after the deadline (counted from the request's
+intended start, as the apiserver's clock runs from its call), goodput = pods injected before their deadline per
+second, as a fraction of the capacity (and of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load until a probe
 is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the
 generator got to a request - its intended start) is reported so a generator that could not keep up is visible,
 and so is the wait for a connection (TLS handshakes on a busy server). The CPU (cores, from /proc) of the
@@ -184,6 +188,10 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | 
         capacity, steps = await sustained_capacity(base, url, process.pid, closed_loop, args.timeout)
         rate = (capacity or closed_loop) * args.factor
         meter = CpuMeter(process.pid)
+        refusals = await generate({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
+                                   "url": f"{url}?timeout=500ms"})
+        refused_ms = meter.cores(refusals)["server_loop"] * refusals["wall_seconds"] / len(refusals["records"]) * 1e3
+        meter = CpuMeter(process.pid)
         overload = await generate({**base, "mode": "open", "rate": rate, "duration": args.duration,
                                    "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
                                    "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
@@ -198,11 +206,18 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | 
                       for kind in kinds}
     goodput = len(in_time) / args.duration
     normal = 2 * p50 + 0.005
+    passed = next((step for step in steps if step["passed"]), None)
+    cost = {"loop_ms_per_refused": round(refused_ms, 3)}
+    if passed is not None:
+        per_injected = {name: passed["cpu"][name] / passed["rate"] * 1e3 for name in ("server_loop", "workers")}
+        cost.update(loop_ms_per_injected=round(per_injected["server_loop"], 3),
+                    workers_ms_per_injected=round(per_injected["workers"], 3),
+                    goodput_bound=round(1 - (args.factor - 1) * refused_ms / sum(per_injected.values()), 3))
     return {
         "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
         "unloaded_p50_ms": round(p50 * 1000, 1), "closed_loop_per_s": round(closed_loop, 1),
         "capacity_per_s": round(capacity, 1), "capacity_steps": steps,
-        "offered_per_s": round(rate, 1), "sent": len(records),
+        "factor": args.factor, "offered_per_s": round(rate, 1), "sent": len(records),
         "late_replies": len(late),
         "worst_late_s": round(max((r[2] - r[0] for r in late), default=0.0), 3),
         "goodput_per_s": round(goodput, 1), "goodput_fraction": round(goodput / capacity, 3) if capacity else None,
@@ -214,7 +229,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | 
         "generator_lag_p99_ms": round(percentile([r[5] - r[0] for r in records], .99) * 1000, 1),
         "connect_wait_p99_ms": round(percentile([r[1] - r[5] for r in records if r[1]], .99) * 1000, 1),
         "peak_connections": overload["peak_connections"],
-        "overload_cpu": overload_cpu,
+        "overload_cpu": overload_cpu, "cpu_per_admission": cost,
         "recovery_s": (None if (rec := recovery(overload["probes"], overload["stopped"], normal)) is None
                        else round(rec, 3)),
     }
@@ -254,6 +269,10 @@ def report(results: list[dict[str, Any]]) -> str:
                      f"generator lag p99 {r['generator_lag_p99_ms']} ms, connection wait p99 "
                      f"{r['connect_wait_p99_ms']} ms, peak connections {r['peak_connections']}")
         lines.append(f"  CPU (cores) during the overload: {_cpu(r['overload_cpu'])}")
+        cost = r["cpu_per_admission"]
+        lines.append(f"  CPU per admission (ms): loop {cost['loop_ms_per_refused']} per refused, "
+                     f"{cost.get('loop_ms_per_injected')} per injected + workers {cost.get('workers_ms_per_injected')}"
+                     f" -> goodput bound at {r['factor']:g}x on a fixed CPU share {cost.get('goodput_bound')}")
         for kind, answer in r["answers"].items():
             lines.append(f"    {answer['count']:>7}  p50 {answer['p50_ms']:>8} ms  {kind}")
     return "\n".join(lines)
