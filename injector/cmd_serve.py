@@ -6,6 +6,7 @@ render workers stop: a rolling update loses no admission that already reached us
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -201,7 +202,8 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
     from aiohttp import web
 
     from injector.app import SERVICES, create_app, create_monitoring_app, stamp_arrivals
-    from injector.listeners import LINGER, MONITORING_MAX_CONNECTIONS, ConnectionLimits, GuardedSite, fd_budget
+    from injector.listeners import (LINGER, MONITORING_MAX_CONNECTIONS, SHEDDING_WINDOW, ConnectionLimits, GuardedSite,
+                                    fd_budget)
 
     assert options.tls is not None
     log = logging.getLogger("injector.serve")
@@ -225,7 +227,8 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
         runners.append(runner)
         await runner.setup()  # the webhook app's lifecycle starts the workers and loads the config
         assert runner.server is not None
-        site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls, shed_when_behind=name == "webhook")
+        shedding = functools.partial(app[SERVICES].pool.shedding, SHEDDING_WINDOW) if name == "webhook" else None
+        site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls, shedding=shedding)
         stamp_arrivals(runner.server, site.arrival)
         site.refused_event, site.closed_event = app[SERVICES].metrics.watch_listener(
             name, lambda site=site: len(site.connections))

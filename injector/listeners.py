@@ -20,8 +20,8 @@ listener accepts in a loop of its own and hands every connection to aiohttp thro
   a request (idle keep-alive, or still sending headers: its wait ends at its request's first byte, so a request
   whose headers are in but whose handler has not started yet is the last to go); when every connection is busy,
   it is closed at once;
-- closes a new connection at once, before its TLS handshake, while the event loop runs behind (``LoopLag``): the
-  loop is then the bottleneck, and a handshake plus a request costs it several times what a request on an open
+- closes a new connection at once, before its TLS handshake, while the event loop stays behind (``LoopLag``) and
+  admissions are being shed: the loop is then the bottleneck, and a handshake plus a request costs it several times what a request on an open
   connection does, so serving the connections it has (and refusing their surplus requests with a reply) is what
   still answers anyone in time. The client sees a connection error at once, as at the cap, which kube-apiserver
   handles by the webhook's ``failurePolicy``.
@@ -65,7 +65,13 @@ connection was up: its client has been waiting since it connected (see ``_Connec
 LAG_TICK = 0.05
 """How often ``LoopLag`` looks at the event loop's delay."""
 OVERLOAD_LAG = 0.1
-"""An event loop this far behind is overloaded: new webhook connections are closed until it catches up."""
+"""An event loop this far behind (``LoopLag``'s moving average) while admissions are being shed is saturated: new
+webhook connections are closed until it catches up."""
+SHEDDING_WINDOW = 1.0
+"""Admissions shed this recently count as being shed (``GuardedSite(shedding=...)``)."""
+LAG_WEIGHT = 0.5
+"""Weight of the newest tick in the moving average: one long iteration (a large body, a config swap) is not
+overload, a few in a row are."""
 LINGER = 2.0
 """aiohttp's ``lingering_time``: how long the unread rest of a refused request body is drained so the client sees
 the reply (413, 408) before the connection closes (aiohttp's default, 10 s, would extend a slow body's hold)."""
@@ -80,25 +86,25 @@ class ConnectionLimits:
 
 
 class LoopLag:
-    """How late the event loop runs its timers: a tick every ``LAG_TICK`` notes how late it fired, and a tick
-    overdue now counts as late as it is (a saturated loop's iteration is long, so its timers fire late)."""
+    """How late the event loop runs its timers: a tick every ``LAG_TICK`` notes how late it fired (a saturated
+    loop's iterations are long, so its timers fire late), averaged over the last few ticks."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: float = OVERLOAD_LAG) -> None:
         self.loop = loop
         self.limit = limit
-        self.last = 0.0
+        self.average = 0.0
         self._due = loop.time() + LAG_TICK
         self._handle = loop.call_at(self._due, self._tick)
 
     def _tick(self) -> None:
         now = self.loop.time()
-        self.last = now - self._due
+        self.average += LAG_WEIGHT * (now - self._due - self.average)
         self._due = now + LAG_TICK
         self._handle = self.loop.call_at(self._due, self._tick)
 
     def behind(self) -> bool:
-        """True while the loop runs more than ``limit`` late (now, or at its last tick)."""
-        return max(self.last, self.loop.time() - self._due) > self.limit
+        """True while the loop's recent ticks ran more than ``limit`` late on average."""
+        return self.average > self.limit
 
     def stop(self) -> None:
         self._handle.cancel()
@@ -226,7 +232,7 @@ class GuardedSite(web.BaseSite):
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *, limits: ConnectionLimits,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, refused: Event = lambda r: None,
-                 closed: Event = lambda r: None, shed_when_behind: bool = False) -> None:
+                 closed: Event = lambda r: None, shedding: Callable[[], bool] | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host, self._port = host, port
         self.limits = limits
@@ -236,9 +242,11 @@ class GuardedSite(web.BaseSite):
         self._by_transport: dict[Any, _Connection] = {}
         self._listener: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
-        self._shed_when_behind = shed_when_behind
-        """New connections are closed at once while the loop runs behind (the webhook port; never the monitoring
-        port, whose probes must answer however busy the server is)."""
+        self._shedding = shedding
+        """Whether admissions are being shed (``WorkerPool.shedding``): then new connections are closed at once while
+        the loop runs behind. Only for the webhook port, never the monitoring port, whose probes must answer however
+        busy the server is. A loop behind without shedding (hostile bodies, a stall) keeps accepting: its requests
+        may still be answered in time, and refusing connections would hand an attacker the apiserver's."""
         self.lag: LoopLag | None = None
 
     @property
@@ -270,7 +278,7 @@ class GuardedSite(web.BaseSite):
         family = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         self._listener = socket.create_server((self._host, self._port), family=family, backlog=self._backlog)
         self._listener.setblocking(False)
-        if self._shed_when_behind:
+        if self._shedding is not None:
             self.lag = LoopLag(self.loop)
         self._acceptor = self.loop.create_task(self._accept())
 
@@ -304,7 +312,7 @@ class GuardedSite(web.BaseSite):
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
 
     def _take(self, sock: socket.socket) -> None:
-        if self.lag is not None and self.lag.behind():
+        if self.lag is not None and self.lag.behind() and self._shedding is not None and self._shedding():
             sock.close()
             self.refused("overloaded")
             return

@@ -116,7 +116,8 @@ class InjectorMetrics:
                                            "Connections refused: limit (at the cap with nothing idle to evict), "
                                            "fd_limit (accept failed for lack of descriptors or memory), tls "
                                            "(handshake failed or too slow), overloaded (closed before its "
-                                           "handshake while the event loop ran behind).", ["listener", "reason"],
+                                           "handshake while admissions were shed and the event loop ran "
+                                           "behind).", ["listener", "reason"],
                                            registry=registry)
         self.connections_closed = Counter("sidecar_injector_connections_closed_total",
                                           "Connections closed by the server: header_timeout (request headers too "

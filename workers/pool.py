@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import pickle
 import socket
 from dataclasses import dataclass, field
@@ -174,6 +175,7 @@ class WorkerPool:
         self._closing = False
         self._idle_event: asyncio.Event | None = None
         self._crashes_in_a_row = 0
+        self._last_shed = -math.inf
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -297,6 +299,10 @@ class WorkerPool:
     def busy(self) -> int:
         return sum(1 for w in self._workers if w.job is not None)
 
+    def shedding(self, within: float) -> bool:
+        """Whether a job was refused or dropped for lack of time in the last ``within`` seconds."""
+        return self._loop is not None and self._loop.time() - self._last_shed <= within
+
     @property
     def pids(self) -> list[int]:
         """Process ids of the live workers (for per-process figures such as memory)."""
@@ -321,6 +327,7 @@ class WorkerPool:
         job = _Job(0, generation, revision, size_class(len(pod_json)), deadline, b"", self._loop.create_future())
         refusal = self._scheduler.admit(job, self._loop.time())
         if refusal is not None:  # before any encoding: under overload most jobs end here, and cheaply
+            self._last_shed = self._loop.time()
             raise Overloaded(refusal)
         self._last_id = job.request_id = proto.next_request_id(self._last_id)
         meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
@@ -389,9 +396,10 @@ class WorkerPool:
                 user_error=True))
         self._on_death(worker)
 
-    @staticmethod
-    def _drop(job: _Job, refusal: Refusal) -> None:
+    def _drop(self, job: _Job, refusal: Refusal) -> None:
         """A queued job that can no longer finish in time: answered now, never rendered."""
+        assert self._loop is not None
+        self._last_shed = self._loop.time()
         if not job.future.done():
             job.future.set_exception(Overloaded(refusal))
 

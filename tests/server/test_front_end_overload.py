@@ -3,14 +3,16 @@ webhook port) with real workers:
 - when a request's budget starts: a request sent on a connection opened for it counts from the connection's
   acceptance (its client has been waiting since it dialled), one sent later on a connection opened ahead counts
   from its own first byte;
-- while the event loop runs behind, new connections are closed before their handshake, and requests on open
-  connections are still answered.
+- while the event loop runs behind and admissions are being shed, new connections are closed before their
+  handshake, and requests on open connections are still answered; a loop behind while nothing is shed (hostile
+  bodies, a stall) keeps accepting.
 
 Renders are the fake job's, 0.8 s each; ``?timeout=2s`` leaves a budget of 1.5 s.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from injector.app import ServerOptions, create_app, stamp_arrivals
+from injector.app import SERVICES, ServerOptions, create_app, stamp_arrivals
 from injector.listeners import ConnectionLimits, GuardedSite
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
@@ -42,11 +44,12 @@ async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
     tls = ReloadingTLS(cert_dir / "tls.crt", cert_dir / "tls.key")
     options = ServerOptions(config_files=ConfigFiles.from_directory(config), workers=1, job=FAKE_JOB,
                             build=build_fake_config, tls=tls, drain_timeout=5.0)
-    runner = web.AppRunner(create_app(options), access_log=None)
+    app = create_app(options)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     assert runner.server is not None
     guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16),
-                          ssl_context=tls.context, shed_when_behind=True)
+                          ssl_context=tls.context, shedding=functools.partial(app[SERVICES].pool.shedding, 30.0))
     stamp_arrivals(runner.server, guarded.arrival)
     await guarded.start()
     yield guarded
@@ -54,7 +57,7 @@ async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
 
 
 async def _admit(site: GuardedSite, client_ssl: ssl.SSLContext, name: str, *, before_tls: float = 0.0,
-                 before_request: float = 0.0) -> tuple[float, dict]:
+                 before_request: float = 0.0, timeout: str = "2s") -> tuple[float, dict]:
     """Connect, wait ``before_tls``, handshake, wait ``before_request``, send; (seconds from connecting, reply)."""
     started = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
@@ -62,7 +65,7 @@ async def _admit(site: GuardedSite, client_ssl: ssl.SSLContext, name: str, *, be
         await asyncio.sleep(before_tls)
         await writer.start_tls(client_ssl, server_hostname="localhost")
         await asyncio.sleep(before_request)
-        writer.write(request("/inject?timeout=2s", orjson.dumps(review(pod(name=name)))))
+        writer.write(request(f"/inject?timeout={timeout}", orjson.dumps(review(pod(name=name)))))
         status, body = await read_reply(reader)
         assert status == 200, body
         return time.monotonic() - started, orjson.loads(body)
@@ -96,24 +99,36 @@ async def _keep_the_loop_busy(seconds: float, every: float) -> None:
         await asyncio.sleep(every)
 
 
-async def test_new_connections_are_closed_while_the_loop_runs_behind(site: GuardedSite,
-                                                                     client_ssl: ssl.SSLContext) -> None:
+async def _on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str, timeout: str) -> dict:
+    """One admission on an open connection."""
+    writer.write(request(f"/inject?timeout={timeout}", orjson.dumps(review(pod(name=name)))))
+    status, body = await read_reply(reader)
+    assert status == 200, body
+    return orjson.loads(body)
+
+
+async def test_new_connections_are_closed_while_the_loop_runs_behind_and_admissions_are_shed(
+        site: GuardedSite, client_ssl: ssl.SSLContext) -> None:
     refused: list[str] = []
     site.refused_event = refused.append
     reader, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=client_ssl,
                                                    server_hostname="localhost")
-    blocker = asyncio.create_task(_keep_the_loop_busy(0.3, 0.02))
+    blocker = asyncio.create_task(_keep_the_loop_busy(0.5, 0.02))
     try:
         await eventually_async(lambda: asyncio.sleep(0, site.lag is not None and site.lag.behind()))
+        # Behind, but nothing shed: a new connection is served.
+        _, reply = await _admit(site, client_ssl, "behind-nothing-shed", timeout="10s")
+        assert reply["response"]["allowed"] is True and refused == []
+        # ?timeout=500ms leaves no budget: refused, so admissions are being shed now.
+        reply = await _on(reader, writer, "shed", "500ms")
+        assert "injector overloaded" in reply["response"]["status"]["message"]
         started = time.monotonic()
         with pytest.raises((OSError, ssl.SSLError, asyncio.IncompleteReadError)):
             await _admit(site, client_ssl, "new-connection")
         assert time.monotonic() - started < 3.0, "closed at once, not after a handshake timeout"
-        assert "overloaded" in refused
-        # The connection the client already had is served: a refusal or an injection, as a review.
-        writer.write(request("/inject?timeout=10s", orjson.dumps(review(pod(name="open-connection")))))
-        status, body = await read_reply(reader)
-        assert status == 200 and orjson.loads(body)["response"]["uid"]
+        assert refused == ["overloaded"]
+        reply = await _on(reader, writer, "open-connection", "10s")  # the open connection is still served
+        assert reply["response"]["allowed"] is True
     finally:
         blocker.cancel()
         writer.close()
