@@ -16,16 +16,16 @@ generator (bench/loadgen.py) in its own process and session:
 4. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
    connection sends one request every 100 ms until 10 s after the load stops.
 Reported: the CPU per admission (the loop's per refused and per injected one, the workers' per injected one, from
-the passing capacity step) and the goodput they allow on a fixed CPU share at ``factor`` x capacity,
-``1 - (factor - 1) * refused / (injected + render)``; replies after the deadline (counted from the request's
-intended start, as the apiserver's clock runs from its call), goodput = pods injected before their deadline per
-second, as a fraction of the capacity (and of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load until a probe
-is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag (when the
-generator got to a request - its intended start) is reported so a generator that could not keep up is visible,
-and so is the wait for a connection (TLS handshakes on a busy server). The CPU (cores, from /proc) of the
+the passing capacity step) and the goodput they allow on a fixed CPU share at ``factor`` x capacity, ``1 - (factor -
+1) * refused / (injected + render)``; replies after the deadline (counted from the request's intended start, as the
+apiserver's clock runs from its call), goodput = pods injected before their deadline per second, as a fraction of
+the capacity (and of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load
+until a probe is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag
+(when the generator got to a request - its intended start) is reported so a generator that could not keep up is
+visible, and so is the wait for a connection (TLS handshakes on a busy server). The CPU (cores, from /proc) of the
 server's event loop, its workers, the load generator and every other process on the machine is reported for the
-capacity run and the overload: the generator and the server share the machine's cores, and so do other jobs on
-a shared machine.
+capacity run and the overload: the generator and the server share the machine's cores, and so do other jobs on a
+shared machine.
 ``--baseline DIR`` measures the server from another source tree too (``git archive <commit> | tar -x -C DIR``),
 alternating which goes first per pod class, so before/after figures come from one run. Loopback only, bounded
 (one to two minutes per pod class and server).

@@ -21,10 +21,10 @@ listener accepts in a loop of its own and hands every connection to aiohttp thro
   whose headers are in but whose handler has not started yet is the last to go); when every connection is busy,
   it is closed at once;
 - closes a new connection at once, before its TLS handshake, while the event loop stays behind (``LoopLag``) and
-  admissions are being shed: the loop is then the bottleneck, and a handshake plus a request costs it several times what a request on an open
-  connection does, so serving the connections it has (and refusing their surplus requests with a reply) is what
-  still answers anyone in time. The client sees a connection error at once, as at the cap, which kube-apiserver
-  handles by the webhook's ``failurePolicy``.
+  admissions are being shed: the loop is then the bottleneck, and a handshake plus a request costs it several times
+  what a request on an open connection does, so serving the connections it has (and refusing their surplus requests
+  with a reply) is what still answers anyone in time. The client sees a connection error at once, as at the cap,
+  which kube-apiserver handles by the webhook's ``failurePolicy``.
 
 ``fd_budget`` raises the soft ``RLIMIT_NOFILE`` to the hard limit and says how many webhook connections fit below
 it, keeping a reserve for the monitoring listener, the render workers' pipes and the Kubernetes client, so probes
