@@ -113,7 +113,8 @@ def _limits_from(args: argparse.Namespace) -> tuple[RenderLimits, CompileLimits]
     render = RenderLimits(cpu_seconds=args.render_budget, kill_grace=args.render_kill_grace, memory_bytes=memory,
                           max_patch_bytes=args.max_patch_bytes, render_memory_bytes=args.render_memory * MIB or None)
     return render, CompileLimits(cpu_seconds=args.compile_budget, memory_bytes=memory,
-                                 wall_seconds=3 * args.compile_budget, trial_render_seconds=args.render_budget)
+                                 wall_seconds=3 * args.compile_budget, trial_render_seconds=args.render_budget,
+                                 trial_render_memory_bytes=render.render_memory_bytes)
 
 
 def _default_worker_memory(workers: int) -> int:

@@ -67,6 +67,8 @@ class CompileLimits:
     """The sandbox is killed after this long whatever it does (the CPU limit does not count waiting)."""
     trial_render_seconds: float = RenderLimits.cpu_seconds
     """CPU budget of each trial render: the render budget of a real admission."""
+    trial_render_memory_bytes: int | None = RenderLimits.render_memory_bytes
+    """Address space each trial render may add: the per-render allowance of a real admission."""
 
 
 SERVER_RESERVE = 192 * MIB

@@ -72,12 +72,14 @@ class Injector:
         self._rendered: OrderedDict[bytes, list[tuple[dict[str, Any], dict[str, Any]]]] = OrderedDict()
 
     @classmethod
-    def prepare(cls, config: RevisionConfig, render_seconds: float) -> RevisionConfig:
+    def prepare(cls, config: RevisionConfig, render_seconds: float, *,
+                render_memory_bytes: int | None = None) -> RevisionConfig:
         """Config sandbox side (``workers.sandbox``): compile once, trial-render every template under the render
-        budget, and return the snapshot carrying its compiled code, which render workers load without compiling."""
+        budget and memory allowance, and return the snapshot carrying its compiled code, which render workers load
+        without compiling."""
         prepared = config.with_compiled_code()
         injector = cls(prepared)
-        trial_render(injector, injector.templates.names, prepared.revision, render_seconds)
+        trial_render(injector, injector.templates.names, prepared.revision, render_seconds, render_memory_bytes)
         return prepared
 
     def inject_admission(self, pod_json: bytes, facts: RequestFacts) -> bytes:

@@ -7,7 +7,8 @@ config, and every revision lost its workers for as long as the config stayed. He
 trial-rendered once, in a child forked for this one config, under an address-space limit, a CPU-time limit and a
 wall-clock deadline; an overrun or a failure rejects the generation with a reason and nothing else is touched.
 
-The job factory decides what vetting means: ``factory.prepare(config, render_seconds) -> config``
+The job factory decides what vetting means: ``factory.prepare(config, render_seconds, *, render_memory_bytes)
+-> config``
 (``workers.render.Injector.prepare`` compiles, trial-renders every template and returns the snapshot carrying its
 compiled code, so the render workers load it in milliseconds). A factory without ``prepare`` has nothing to vet.
 """

@@ -58,7 +58,7 @@ def _vet(payload: bytes, job_spec: str, limits: CompileLimits) -> bytes:
         factory = resolve(job_spec)
         prepare = getattr(factory, "prepare", None)
         if prepare is not None:
-            config = prepare(config, limits.trial_render_seconds)
+            config = prepare(config, limits.trial_render_seconds, render_memory_bytes=limits.trial_render_memory_bytes)
         return OK + pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
     except _OutOfCpu:
         reason = (f"compiling and trial-rendering the templates used more than {limits.cpu_seconds:g}s of CPU "

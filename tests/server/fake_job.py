@@ -62,7 +62,8 @@ class FakeInjector:
         self._sleep = float(config.values.get("sleepSeconds", 0))
 
     @classmethod
-    def prepare(cls, config: FakeRevisionConfig, render_seconds: float) -> FakeRevisionConfig:
+    def prepare(cls, config: FakeRevisionConfig, render_seconds: float, *,
+                render_memory_bytes: int | None = None) -> FakeRevisionConfig:
         """Vetting in the config sandbox, as ``workers.render.Injector.prepare`` (which compiles) is there."""
         time.sleep(float(config.values.get("vetSleepSeconds", 0)))
         if config.values.get("vetFail"):

@@ -73,6 +73,18 @@ async def test_hostile_and_broken_templates_are_rejected_with_a_reason(config_te
     assert str(rejection.value).startswith(reason)
 
 
+async def test_a_template_that_needs_more_than_a_renders_memory_allowance_is_rejected() -> None:
+    """100 MB of padding fits the sandbox's 512 MiB but not a render's 64 MiB allowance: every admission would fail
+    on it, so vetting rejects it (and accepts it with no allowance, so the allowance is what rejects it)."""
+    config = snapshot(jinja_config("{% set s = ObjectMeta.name | center(100000000) %}"))
+    limits = CompileLimits(memory_bytes=512 * MIB, trial_render_memory_bytes=64 * MIB)
+    with pytest.raises(ConfigRejected, match=r"templates.sidecar: rendering it for a minimal pod ran out of memory "
+                                              r"\(64 MiB per render\)"):
+        await ConfigSandbox(REAL_JOB, limits=limits).prepare(config)
+    unbounded = dataclasses.replace(limits, trial_render_memory_bytes=None)
+    assert (await ConfigSandbox(REAL_JOB, limits=unbounded).prepare(config)).compiled_code
+
+
 async def test_a_template_that_refuses_the_trial_pod_is_not_rejected() -> None:
     """Istio loads such templates and fails only the pods they refuse; so do we. Go's own printf limits hold."""
     prepared = await ConfigSandbox(REAL_JOB).prepare(snapshot(go_config(
