@@ -185,13 +185,17 @@ class _Connection(asyncio.Protocol):
         accepted, for a first request sent the moment the connection was up (a client that connects for a request,
         as kube-apiserver does when its idle connections are busy, starts its timeout before dialling, and under
         load accepting and the handshake take a while); otherwise when the request's first byte arrived, a loop
-        iteration or more before aiohttp creates the request. None before any byte of a request arrived."""
+        iteration or more before aiohttp creates the request. Either moment less the loop's current lateness
+        (``LoopLag``, where kept): bytes and connections wait about that long in the kernel before a late loop
+        reads or accepts them, and the reply leaves that much later than its timer says. None before any byte of a
+        request arrived."""
         began = self.request_began
         if began is None:
             return None
+        lag = self.site.lag.average if self.site.lag is not None else 0.0
         if self.fresh and self.ready is not None and began - self.ready <= PROMPT_FIRST_REQUEST:
-            return self.accepted
-        return began
+            return self.accepted - lag
+        return began - lag
 
     # -- asyncio.Protocol, forwarded
 

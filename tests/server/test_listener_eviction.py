@@ -1,5 +1,6 @@
-"""Which connection the cap evicts, on ``GuardedSite``'s own bookkeeping (the race it guards against, a request
-that arrived in the same loop iteration as a new connection at the cap, is too narrow to hit over a socket)."""
+"""Which connection the cap evicts, and when a request arrived, on ``GuardedSite``'s own bookkeeping (the race the
+eviction order guards against, a request that arrived in the same loop iteration as a new connection at the cap,
+is too narrow to hit over a socket)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ from typing import AsyncIterator
 import pytest
 from aiohttp import web
 
-from injector.listeners import ConnectionLimits, GuardedSite, _Connection
+from injector.listeners import ConnectionLimits, GuardedSite, LoopLag, _Connection
 
 
 class _Transport:
@@ -50,3 +51,20 @@ async def test_a_connection_whose_request_is_arriving_is_evicted_after_an_idle_o
         assert site.connections == {requesting} and closed == ["evicted"]
     finally:
         requesting.connection_lost(None)
+
+
+async def test_a_late_loop_moves_a_requests_arrival_back_by_its_lateness(site: GuardedSite) -> None:
+    """Bytes wait in the kernel about as long as the loop runs late before it reads them: the arrival it reports
+    is the first byte's time less that lateness (nothing subtracted where no lateness is kept)."""
+    connection, _ = _open(site)
+    connection.fresh = False  # not the first request: its arrival is its first byte
+    connection.data_received(b"POST /inject HTTP/1.1\r\n")
+    began = connection.request_began
+    assert began is not None and site.lag is None and connection.arrival() == began
+    site.lag = LoopLag(site.loop)
+    try:
+        site.lag.average = 0.3
+        assert connection.arrival() == began - 0.3
+    finally:
+        site.lag.stop()
+        connection.connection_lost(None)
