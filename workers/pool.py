@@ -2,8 +2,9 @@
 
 Why not ``ProcessPoolExecutor``: it pickles every call and runs a management thread; here a request is the raw
 pod bytes plus a small pickled facts object, sent over a socketpair whose readability the loop watches
-(``add_reader``). Workers are forked from the pre-imported zygote (``workers.zygote``), so they share its pages. Each worker runs one job at a time, so the parent holds the only queue: a job abandoned at its
-deadline is simply dropped from it, queue depth is exact, and a dead worker's one in-flight job can be retried.
+(``add_reader``). Workers are forked from the pre-imported zygote (``workers.zygote``), so they share its pages.
+Each worker runs one job at a time, so the parent holds the only queue: a job abandoned at its deadline is simply
+dropped from it, queue depth is exact, and a dead worker's one in-flight job can be retried.
 
 Config generations are broadcast once and acknowledged before any job uses them; a replacement worker is sent
 every live generation before it takes jobs. A load counts only when live workers acknowledged it: a worker that dies

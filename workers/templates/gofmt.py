@@ -15,7 +15,7 @@ from typing import Any
 
 from workers.serialize.gojson import format_g, shortest_digits
 from workers.templates.govalues import GoStruct, go_bytes, go_type_name
-from workers.templates.sizes import check_string
+from workers.templates.sizes import check_string, joined
 
 __all__ = ["format_float_verb", "format_value", "go_type_name", "quote", "quote_rune", "sprint", "sprintf", "sprintln"]
 
@@ -91,7 +91,7 @@ def sprint(*args: Any) -> str:
             parts.append(" ")
         parts.append(format_value(arg))
         prev_string = is_string
-    return _joined(parts, "print")
+    return joined("", parts, "print")
 
 
 def sprintln(*args: Any) -> str:
@@ -99,12 +99,6 @@ def sprintln(*args: Any) -> str:
     parts = [format_value(a) for a in args]
     check_string(sum(map(len, parts)) + max(len(parts), 1), "println")  # the spaces and the newline
     return " ".join(parts) + "\n"
-
-
-def _joined(parts: list[str], operation: str) -> str:
-    """The printed pieces as one string, once its length is known to be within bounds (``templates.sizes``)."""
-    check_string(sum(map(len, parts)), operation)
-    return "".join(parts)
 
 
 class _Spec:
@@ -608,4 +602,4 @@ def sprintf(fmt: str, *args: Any) -> str:
         extra = ", ".join("<nil>" if a is None else f"{go_type_name(a)}={_print_arg(a, 'v', _Spec())}"
                           for a in args[cur.argi:])
         out.append(f"%!(EXTRA {extra})")
-    return _joined(out, "printf")
+    return joined("", out, "printf")

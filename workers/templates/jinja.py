@@ -32,7 +32,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from workers.templates.errors import TemplateError, TemplateLimitError
 from workers.templates.funcs import FUNCS
 from workers.templates.gofmt import format_value
-from workers.templates.sizes import check_list, check_string
+from workers.templates.sizes import check_list, check_string, joined
 
 __all__ = ["CompiledTemplates", "compile_templates", "load_compiled", "make_environment"]
 
@@ -159,9 +159,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     @staticmethod
     def concat_strings(values: tuple[Any, ...]) -> str:
         """``a ~ b ~ ...``: what Jinja's concatenation returns, once its length is known to be within bounds."""
-        strings = [value if type(value) is str else str(value) for value in values]
-        check_string(sum(map(len, strings)), "'~'")
-        return "".join(strings)
+        return joined("", [value if type(value) is str else str(value) for value in values], "'~'")
 
 
 def _check_power(base: Any, exponent: Any) -> None:

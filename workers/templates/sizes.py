@@ -26,6 +26,12 @@ def check_string(chars: int, operation: str) -> None:
                                                  f"templates may build strings of up to {MAX_STRING_CHARS}")
 
 
+def joined(sep: str, parts: list[str], operation: str) -> str:
+    """``sep.join(parts)``, once the length of the result is known to be within the bound."""
+    check_string(sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0), operation)
+    return sep.join(parts)
+
+
 def check_list(items: int, operation: str) -> None:
     """Refuse building a list of ``items`` items when that is past the bound."""
     if items > MAX_LIST_ITEMS:

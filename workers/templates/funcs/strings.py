@@ -10,7 +10,7 @@ from typing import Any
 
 from workers.templates.gofmt import format_value, quote as go_quote
 from workers.templates.govalues import StrList, StrMap, from_go_bytes, go_bytes
-from workers.templates.sizes import check_string
+from workers.templates.sizes import check_string, joined
 
 from .convert import strval
 from .gochars import (go_lower, go_title_rune, go_upper, is_connector, is_digit, is_letter, is_lower, is_number,
@@ -365,12 +365,6 @@ def to_strings(v: Any) -> StrList:
 @go("func(string, interface {}) string", "join")
 def join(sep: str, v: Any) -> str:
     return joined(sep, strslice(v), "join")
-
-
-def joined(sep: str, parts: list[str], operation: str) -> str:
-    """``sep.join(parts)``, once its length is known to be within bounds (``templates.sizes``)."""
-    check_string(sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0), operation)
-    return sep.join(parts)
 
 
 @go("func(interface {}) []string", "sortAlpha")
