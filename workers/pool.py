@@ -3,8 +3,10 @@
 Why not ``ProcessPoolExecutor``: it pickles every call and runs a management thread; here a request is the raw
 pod bytes plus a small pickled facts object, sent over a socketpair whose readability the loop watches
 (``add_reader``). Workers are forked from the pre-imported zygote (``workers.zygote``), so they share its pages.
-Each worker runs one job at a time, so the parent holds the only queue: a job abandoned at its deadline is simply
-dropped from it, queue depth is exact, and a dead worker's one in-flight job can be retried.
+The parent holds the queue: a job abandoned at its deadline is simply dropped from it and queue depth is exact. A
+worker runs one job at a time; while it is busy with fast work it may be sent a few more milliseconds of fast jobs
+(``workers.scheduler``, "Prefetch"), which it answers in order, so it never idles until a busy event loop gets to
+its answer. A dead worker's running job can be retried and the jobs it held behind it go back to the queue.
 
 Config generations are broadcast once and acknowledged before any job uses them; a replacement worker is sent
 every live generation before it takes jobs. A load counts only when live workers acknowledged it: a worker that dies
@@ -15,10 +17,12 @@ policy. This module is the parent half; ``pool_worker`` is the child half.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import pickle
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -100,7 +104,8 @@ class _Job:
     revision: str
     size_class: int
     deadline: float | None
-    frame: bytes
+    frame: bytearray
+    """The job frame; its latest start (``proto.JOB_START_BY``, leading the meta) is written in when it is sent."""
     future: asyncio.Future[bytes]
     attempts: int = 0
     watchdog: asyncio.TimerHandle | None = None
@@ -128,18 +133,19 @@ class _Worker:
     """Generations sent and not yet acknowledged, in the order the worker loads them."""
     starting: set[int] = field(default_factory=set)
     """The generations it was started with and has not answered yet; it serves no readiness until they are."""
-    job: _Job | None = None
+    jobs: collections.deque[_Job] = field(default_factory=collections.deque)
+    """Jobs sent and not yet answered, in order: the first is running, the others wait in the socket."""
     dead: bool = False
     retiring: bool = False
     """The worker said it exits after its current job (it grew too large): it takes no new one."""
     cpu_when_idle: float = 0.0
-    """Its CPU seconds as of its last answer: what a job it runs now has used is measured from here."""
+    """Its CPU seconds as of its last answer: what the job it runs now has used is measured from here."""
     started: float = 0.0
 
     @property
-    def free(self) -> bool:
-        """Can take a job now (a job sent while it compiles would wait behind the compile, unseen)."""
-        return self.job is None and not self.dead and not self.loading and not self.retiring
+    def accepting(self) -> bool:
+        """Can be sent a job (a job sent while it compiles would wait behind the compile, unseen)."""
+        return not self.dead and not self.loading and not self.retiring
 
 
 class WorkerPool:
@@ -191,7 +197,7 @@ class WorkerPool:
         """Refuse new work, let queued and running jobs finish (up to ``timeout``), then stop the workers."""
         self._closing = True
         assert self._idle_event is not None
-        if len(self._scheduler) or any(w.job for w in self._workers):
+        if len(self._scheduler) or any(w.jobs for w in self._workers):
             self._idle_event.clear()
             try:
                 async with asyncio.timeout(timeout):
@@ -199,7 +205,7 @@ class WorkerPool:
             except TimeoutError:
                 log.warning("pool closing with %d queued jobs after %.1fs", len(self._scheduler), timeout)
         workers, self._workers = self._workers, []
-        for job in [*self._scheduler.queued(), *(w.job for w in workers if w.job is not None)]:
+        for job in [*self._scheduler.queued(), *(job for w in workers for job in w.jobs)]:
             self._scheduler.remove(job)
             if not job.future.done():
                 job.future.set_exception(PoolClosed("the injector is shutting down"))
@@ -261,7 +267,7 @@ class WorkerPool:
 
     def _drop_retired(self) -> None:
         in_use = {job.generation for job in self._scheduler.queued()}
-        in_use.update(w.job.generation for w in self._workers if w.job is not None)
+        in_use.update(job.generation for w in self._workers for job in w.jobs)
         for generation in self._retiring - in_use:
             self._retiring.discard(generation)
             frame = proto.pack(proto.RETIRE, generation=generation)
@@ -298,7 +304,7 @@ class WorkerPool:
 
     @property
     def busy(self) -> int:
-        return sum(1 for w in self._workers if w.job is not None)
+        return sum(1 for w in self._workers if w.jobs)
 
     def shedding(self, within: float) -> bool:
         """Whether a job was refused or dropped for lack of time in the last ``within`` seconds."""
@@ -325,15 +331,15 @@ class WorkerPool:
         assert self._loop is not None
         if generation not in self._configs:
             raise JobFailed(f"config generation {generation} is not loaded", user_error=False)
-        job = _Job(0, generation, revision, size_class(len(pod_json)), deadline, b"", self._loop.create_future())
+        job = _Job(0, generation, revision, size_class(len(pod_json)), deadline, bytearray(),
+                   self._loop.create_future())
         refusal = self._scheduler.admit(job, self._loop.time())
         if refusal is not None:  # before any encoding: under overload most jobs end here, and cheaply
             self._last_shed = self._loop.time()
             raise Overloaded(refusal)
         self._last_id = job.request_id = proto.next_request_id(self._last_id)
-        meta = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        job.frame = proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=job.request_id,
-                               generation=generation, meta=meta, body=pod_json)
+        job.frame = bytearray(proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=job.request_id,
+                                         generation=generation, meta=proto.job_meta(math.inf, facts), body=pod_json))
         self._dispatch()
         try:
             return await job.future
@@ -342,25 +348,26 @@ class WorkerPool:
             raise
 
     def _abandon(self, job: _Job) -> None:
-        """A queued job leaves the queue; a running one has its result dropped and its worker watched."""
+        """A queued job leaves the queue; a sent one has its result dropped and its worker watched."""
         if self._scheduler.remove(job):
             self._notify_idle()
             return
         for worker in self._workers:
-            if worker.job is job:
+            if job in worker.jobs:
                 assert self._loop is not None
                 self._loop.call_later(self._hang_grace, self._kill_if_stuck, worker, job)
 
     def _kill_if_stuck(self, worker: _Worker, job: _Job) -> None:
-        if worker.job is job and not worker.dead:
+        if worker.jobs and worker.jobs[0] is job and not worker.dead:
             log.warning("worker pid %s still busy %.1fs after its job was abandoned: killing it",
                         worker.process.pid, self._hang_grace)
             kill(worker.process)
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to free workers, in the scheduler's order, each to a worker holding its generation."""
+        """Hand queued jobs to idle workers, in the scheduler's order, each to a worker holding its generation; then
+        top up busy workers round by round as far as the scheduler's prefetch allows."""
         assert self._loop is not None
-        idle = [w for w in self._workers if w.free]
+        idle = [w for w in self._workers if w.accepting and not w.jobs]
         now = self._loop.time()
         while idle:
             job = self._scheduler.next(now, lambda j: any(j.generation in w.loaded for w in idle), self._drop)
@@ -368,18 +375,40 @@ class WorkerPool:
                 break
             worker = next(w for w in idle if job.generation in w.loaded)
             idle.remove(worker)
-            job.attempts += 1
-            worker.job = job
-            self._write(worker, job.frame)
-            job.watchdog = self._loop.call_later(self._limits.kill_after, self._watch, worker, job)
+            self._send_job(worker, job, now)
+        busy = [w for w in self._workers if w.accepting and w.jobs] if len(self._scheduler) else []
+        while busy:
+            for worker in list(busy):
+                job = self._scheduler.next(now, lambda j: j.generation in worker.loaded, self._drop,  # noqa: B023
+                                           held=worker.jobs)
+                if job is None:
+                    busy.remove(worker)
+                else:
+                    self._send_job(worker, job, now)
         if self._retiring:
             self._drop_retired()
         self._notify_idle()
 
+    def _send_job(self, worker: _Worker, job: _Job, now: float) -> None:
+        """Send with its latest start (the worker drops it unrendered once that has passed); the first job a worker
+        holds is running, so its watchdog starts."""
+        job.attempts += 1
+        worker.jobs.append(job)
+        if job.deadline is not None:  # in the worker's clock: loop time lags behind a busy loop
+            latest = job.deadline - self._scheduler.times.estimate(job.revision, job.size_class)
+            proto.JOB_START_BY.pack_into(job.frame, proto.HEADER.size, time.monotonic() + latest - now)
+        self._write(worker, job.frame)
+        if len(worker.jobs) == 1:
+            self._start_watch(worker, job)
+
+    def _start_watch(self, worker: _Worker, job: _Job) -> None:
+        assert self._loop is not None
+        job.watchdog = self._loop.call_later(self._limits.kill_after, self._watch, worker, job)
+
     def _watch(self, worker: _Worker, job: _Job) -> None:
         """Still running: kill the worker once the job has used its budget plus grace in CPU (it cannot have before
         as much wall-clock time passed, so this first looks then), else look again when it could have."""
-        if worker.job is not job or worker.dead:
+        if not worker.jobs or worker.jobs[0] is not job or worker.dead:
             return
         now = cpu_seconds(worker.process.pid)
         used = 0.0 if now is None else now - worker.cpu_when_idle  # None: it just died, its death is on the way
@@ -405,7 +434,7 @@ class WorkerPool:
             job.future.set_exception(Overloaded(refusal))
 
     def _notify_idle(self) -> None:
-        if self._idle_event is not None and not len(self._scheduler) and not any(w.job for w in self._workers):
+        if self._idle_event is not None and not len(self._scheduler) and not any(w.jobs for w in self._workers):
             self._idle_event.set()
 
     # ----------------------------------------------------------------- processes and sockets
@@ -482,27 +511,53 @@ class WorkerPool:
             end = size + meta_len + body_len
             if len(buf) < end:
                 break
-            if meta_len == proto.CPU_TIME.size:
+            if meta_len >= proto.CPU_TIME.size:
                 (worker.cpu_when_idle,) = proto.CPU_TIME.unpack_from(buf, size)
+            service = None
+            if meta_len == proto.RESULT_TIMES.size:
+                _, service, answered = proto.RESULT_TIMES.unpack_from(buf, size)
+                self._scheduler.answer_read(time.monotonic() - answered)
             body = bytes(buf[size + meta_len:end])
             del buf[:end]
             if kind == proto.RESULT:
-                self._on_result(worker, request_id, status, body)
+                self._on_result(worker, request_id, status, body, service)
             elif kind == proto.LOADED:
                 self._on_loaded(worker, generation, status, body)
             elif kind == proto.RETIRING:
-                worker.retiring = True
+                self._on_retiring(worker)
 
-    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
-        job, worker.job = worker.job, None
+    def _on_retiring(self, worker: _Worker) -> None:
+        """It exits after its running job: the jobs it holds behind that one go back to the queue, first."""
+        worker.retiring = True
+        assert self._loop is not None
+        while len(worker.jobs) > 1:
+            self._unsend(worker.jobs.pop(), self._loop.time())
+        self._dispatch()
+
+    def _unsend(self, job: _Job, now: float) -> None:
+        """A job sent to a worker that will never start it: queued again at the head, its try not counted."""
+        job.attempts -= 1
+        self._scheduler.unstarted(job)
+        if not job.future.done():
+            self._scheduler.requeue(job, now)
+
+    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes, service: float | None) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        job = worker.jobs.popleft() if worker.jobs else None
         if job is not None:
             if job.watchdog is not None:
                 job.watchdog.cancel()
-            assert self._loop is not None
-            self._scheduler.finished(job, self._loop.time())
+            self._scheduler.finished(job, now, None if status == proto.EXPIRED else service)
+            if worker.jobs:
+                self._start_watch(worker, worker.jobs[0])
         if job is not None and job.request_id == request_id and not job.future.done():
             if status == proto.OK:
                 job.future.set_result(body)
+            elif status == proto.EXPIRED:
+                self._last_shed = now
+                render = self._scheduler.times.estimate(job.revision, job.size_class)
+                job.future.set_exception(Overloaded(Refusal("expired", service or 0.0, render)))
             else:
                 job.future.set_exception(JobFailed(body.decode(errors="replace"),
                                                    user_error=status == proto.USER_ERROR))
@@ -542,8 +597,8 @@ class WorkerPool:
         worker.sock.close()
 
     def _on_death(self, worker: _Worker) -> None:
-        """Replace the worker; give its in-flight job one more try elsewhere, or count the death against the
-        generation it was compiling."""
+        """Replace the worker; give its running job one more try elsewhere and queue the jobs it held behind that
+        one again, or count the death against the generation it was compiling."""
         if worker.dead:
             return
         self._detach(worker)
@@ -553,7 +608,9 @@ class WorkerPool:
         assert self._loop is not None
         now = self._loop.time()
         self._loop.create_task(reap(worker.process))
-        job, worker.job = worker.job, None
+        while len(worker.jobs) > 1:
+            self._unsend(worker.jobs.pop(), now)
+        job = worker.jobs.pop() if worker.jobs else None
         if job is not None:
             self._scheduler.finished(job, now)
             if not job.future.done():

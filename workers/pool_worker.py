@@ -1,7 +1,10 @@
 """The render worker's main loop and the frame format both ends of the pool speak.
 
-A worker is a plain synchronous process: it reads a frame, does one thing, writes one frame back. The parent never
-sends a second job before the first is answered, so the worker needs no queue and no threads. Frames are a fixed
+A worker is a plain synchronous process: it reads a frame, does one thing, writes one frame back. The parent may
+send a few short jobs ahead of the one running (``workers.scheduler``, "prefetch"): they wait in the socket, in
+order, so the worker starts the next job the moment it answered one, without waiting for a busy event loop to read
+the answer and send more; it needs no queue and no threads. A job that can no longer start in time when the worker
+reaches it (the parent sends its latest start) is answered ``EXPIRED``, unrendered. Frames are a fixed
 header plus two byte strings (``meta`` and ``body``), so a pod travels as the raw JSON bytes the apiserver sent and
 a patch comes back as the bytes that go into the AdmissionReview; only small things (facts, configs) are pickled.
 
@@ -35,9 +38,15 @@ HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
 CPU_TIME = struct.Struct("!d")
 """The worker's CPU seconds so far, sent with every answer: the parent's baseline for the next job's CPU use."""
+RESULT_TIMES = struct.Struct("!ddd")
+"""A RESULT's ``meta``: ``CPU_TIME``, the job's own wall-clock seconds in the worker (its service time, which
+excludes the time it waited in the socket behind other jobs and the parent's delay in reading the answer), and the
+``time.monotonic()`` of the answer (the parent's delay in reading it is how much work a worker should hold)."""
+JOB_START_BY = struct.Struct("!d")
+"""Leads a job's ``meta``: the ``time.monotonic()`` by which it must start to finish in time (``inf``: none)."""
 REQUEST_ID_LIMIT = 1 << 32
-"""Request ids are 32-bit in the header: they wrap, which is safe because an id only has to tell a worker's
-current job from a stale reply, and a worker runs one job at a time."""
+"""Request ids are 32-bit in the header: they wrap, which is safe because an id only has to tell the few jobs a
+worker holds from a stale reply."""
 
 
 def next_request_id(previous: int) -> int:
@@ -50,17 +59,18 @@ LOAD = 1
 LOADED = 2
 """worker -> parent: answer to LOAD; ``body`` is the error text when status is not OK; ``meta`` = ``CPU_TIME``."""
 JOB = 3
-"""parent -> worker: ``meta`` = pickled RequestFacts, ``body`` = raw pod JSON."""
+"""parent -> worker: ``meta`` = ``JOB_START_BY`` + pickled RequestFacts, ``body`` = raw pod JSON."""
 REVIEW_JOB = 7
 """parent -> worker: as JOB, but ``body`` is the whole AdmissionReview as received and the pod is its
 ``request.object`` (the front end read only the pod's metadata; the pod is decoded once, here)."""
 RESULT = 4
-"""worker -> parent: ``body`` = patch bytes (OK) or the error text; ``meta`` = ``CPU_TIME``."""
+"""worker -> parent: ``body`` = patch bytes (OK) or the error text; ``meta`` = ``RESULT_TIMES``."""
 RETIRE = 5
 """parent -> worker: forget ``generation``."""
 RETIRING = 6
 """worker -> parent, just before a RESULT: this worker exits after that answer (it grew too large to keep), so
-send it nothing more; the pool starts a replacement when it is gone."""
+send it nothing more (jobs already sent behind that one are never answered: the pool queues them again); the pool
+starts a replacement when it is gone."""
 
 # Result statuses.
 OK = 0
@@ -69,6 +79,8 @@ USER_ERROR = 1
 INTERNAL_ERROR = 2
 """A bug or an unexpected exception; the message carries the exception type."""
 UNKNOWN_GENERATION = 3
+EXPIRED = 4
+"""The job's latest start had passed when the worker reached it: not rendered."""
 
 
 class Job(Protocol):
@@ -124,7 +136,7 @@ def _run(job: Job, kind: int, body: bytes, meta: bytes, limits: RenderLimits) ->
     try:
         # The headroom outermost: the budget is disarmed before the limit is restored, so no tick can skip that.
         with memory_headroom(limits.render_memory_bytes), cpu_budget(limits.cpu_seconds):
-            patch = inject(body, pickle.loads(meta))
+            patch = inject(body, pickle.loads(memoryview(meta)[JOB_START_BY.size:]))
     except InjectionError as exc:
         return USER_ERROR, str(exc).encode()
     except BudgetExceeded:
@@ -162,6 +174,26 @@ def _cpu_time() -> bytes:
     return CPU_TIME.pack(time.process_time())
 
 
+def job_meta(start_by: float, facts: Any) -> bytes:
+    """A job's ``meta``: its latest start (monotonic seconds, ``math.inf`` for none) and its pickled facts."""
+    return JOB_START_BY.pack(start_by) + pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _answer_job(job: Job | None, kind: int, generation: int, meta: bytes, body: bytes,
+                limits: RenderLimits) -> tuple[int, bytes]:
+    """(status, patch or error text) of one job frame: unknown generation, expired, or rendered."""
+    if job is None:
+        return UNKNOWN_GENERATION, f"config generation {generation} is not loaded in this worker".encode()
+    (start_by,) = JOB_START_BY.unpack_from(meta)
+    if time.monotonic() > start_by:
+        return EXPIRED, b"its deadline would pass before the render could finish"
+    mapped = mapped_bytes()
+    status, answer = _run(job, kind, body, meta, limits)
+    if status != OK and mapped_bytes() - mapped > LEFT_MAPPED_BYTES:
+        release_free_memory()
+    return status, answer
+
+
 def _healthy(limits: RenderLimits) -> bool:
     """Whether this worker is small enough to keep after a job. A render that failed half-way leaves garbage in
     reference cycles, and many small objects can leave the heap bloated: both are cleaned up before judging."""
@@ -180,20 +212,15 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
     while (frame := reader.frame()) is not None:
         (kind, _, request_id, generation, _, _), meta, body = frame
         if kind in (JOB, REVIEW_JOB):
-            job = jobs.get(generation)
-            if job is None:
-                status = UNKNOWN_GENERATION
-                answer = f"config generation {generation} is not loaded in this worker".encode()
-            else:
-                mapped = mapped_bytes()
-                status, answer = _run(job, kind, body, meta, limits)
-                if status != OK and mapped_bytes() - mapped > LEFT_MAPPED_BYTES:
-                    release_free_memory()
+            began = time.monotonic()
+            status, answer = _answer_job(jobs.get(generation), kind, generation, meta, body, limits)
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))
+            now = time.monotonic()
+            times = RESULT_TIMES.pack(time.process_time(), now - began, now)
             sock.sendall(pack(RESULT, status=status, request_id=request_id, generation=generation,
-                              meta=_cpu_time(), body=answer))
+                              meta=times, body=answer))
             if not healthy:
                 return
         elif kind == LOAD:

@@ -21,13 +21,22 @@ the policy is deterministic and testable without processes. The rules (also in d
   sustained overload the requests admitted are answered quickly, the rest are refused at once (not after waiting
   out their deadline), and the queue left when the load stops drains within ``standing_target``.
 - **Dispatch.** A queued job that can no longer finish by its deadline is dropped, never rendered.
+- **Prefetch.** A worker busy with work of known-fast revisions may be sent more known-fast jobs while what it holds
+  but has not started is estimated within its room, in the capped pass only (revisions keep their shares). It
+  starts the next job as soon as it answers one instead of idling until the event loop, busy with requests, reads
+  the answer and sends more. The room is how long the loop recently took to read an answer (moving average), at
+  least ``prefetch_seconds`` and at most ``prefetch_limit``: enough work to last until the loop comes back. Another
+  revision's job may thus wait one render plus at most the room of fast renders (about what a late loop delays it
+  anyway); a revision not known to be fast never waits behind, nor has work put behind it. Render times are the
+  workers' own service times, so the loop's delays do not inflate them.
 """
 from __future__ import annotations
 
 import collections
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterator, Protocol, TypeVar
+from itertools import islice
+from typing import Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
 DEFAULT_RENDER_SECONDS = 0.05
 """Assumed render time of a class never seen before (the embedded templates take a few milliseconds)."""
@@ -53,6 +62,10 @@ class Settings:
     standing_interval: float = 1.0
     slow_render: float = 0.5
     active_window: float = 5.0
+    prefetch_seconds: float = 0.02
+    """Estimated render time a busy worker may hold beyond its running job (0: one job per worker) ..."""
+    prefetch_limit: float = 0.1
+    """... or more while the event loop is slower than that to read answers, up to this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +84,7 @@ def size_class(size: int) -> int:
 
 
 class RenderTimes:
-    """Moving averages of render time (dispatch to result) per (revision, size class), with fallbacks."""
+    """Moving averages of render time (a worker's service time) per (revision, size class), with fallbacks."""
 
     def __init__(self) -> None:
         self._by_class: dict[tuple[str, int], float] = {}
@@ -157,6 +170,8 @@ class Scheduler(Generic[J]):
         self._revisions: dict[str, _Revision[J]] = {}
         """Round-robin order: the revision served last moves to the end."""
         self._running: dict[int, _Running[J]] = {}
+        self._answer_delay = 0.0
+        """Moving average of how long an answer waited for the event loop to read it."""
 
     # ----------------------------------------------------------------- state
 
@@ -236,16 +251,22 @@ class Scheduler(Generic[J]):
     # ----------------------------------------------------------------- dispatch
 
     def next(self, now: float, runnable: Callable[[J], bool],
-             drop: Callable[[J, Refusal], None]) -> J | None:
+             drop: Callable[[J, Refusal], None], held: Sequence[J] = ()) -> J | None:
         """The job a free worker should run now, or None. Jobs that cannot finish by their deadline are
-        dropped on the way (``drop`` answers them); ``runnable(job)`` says whether some free worker can take it
-        (holds its config generation)."""
-        for capped in (True, False):
+        dropped on the way (``drop`` answers them); ``runnable(job)`` says whether the worker (some free worker)
+        can take it (holds its config generation). ``held``: the jobs the worker holds, oldest (running) first;
+        a job for it would wait behind them (see "Prefetch")."""
+        ahead = self._prefetch_room(held, now) if held else math.inf
+        if ahead <= 0:
+            return None
+        for capped in ((True,) if held else (True, False)):
             for revision in list(self._revisions):
                 state = self._revisions[revision]
                 if not state.queue or not self._may_take(revision, now, capped=capped):
                     continue
-                entry = self._take(state, now, runnable, drop)
+                if held and not self._known_fast(revision, now):
+                    continue
+                entry = self._take(state, now, runnable, drop, ahead)
                 if entry is None:
                     continue
                 self._revisions[revision] = self._revisions.pop(revision)  # served: to the end of the round
@@ -258,9 +279,22 @@ class Scheduler(Generic[J]):
                 state.standing.drained()
         return None
 
+    def answer_read(self, delay: float) -> None:
+        """A worker's answer was read ``delay`` seconds after it was sent."""
+        self._answer_delay += EWMA_WEIGHT * (delay - self._answer_delay)
+
+    def _prefetch_room(self, held: Sequence[J], now: float) -> float:
+        """Estimated render time a busy worker may still take on (0 when its work is not all known fast)."""
+        settings = self.settings
+        if not settings.prefetch_seconds or not all(self._known_fast(r, now) for r in {job.revision for job in held}):
+            return 0.0
+        room = min(max(settings.prefetch_seconds, self._answer_delay), settings.prefetch_limit)
+        return room - sum(self._running[id(job)].render for job in islice(held, 1, None))
+
     def _take(self, state: _Revision[J], now: float, runnable: Callable[[J], bool],
-              drop: Callable[[J, Refusal], None]) -> _Entry[J] | None:
-        """The first runnable entry of a revision's queue, dropping hopeless ones met on the way."""
+              drop: Callable[[J, Refusal], None], max_render: float = math.inf) -> _Entry[J] | None:
+        """The first runnable entry of a revision's queue, dropping hopeless ones met on the way; None if that entry
+        is estimated longer than ``max_render`` (it keeps its place)."""
         for entry in list(state.queue):
             job = entry.job
             render = self.times.estimate(job.revision, job.size_class)
@@ -270,20 +304,31 @@ class Scheduler(Generic[J]):
                 drop(job, Refusal("expired", now - entry.enqueued, render))
                 continue
             if runnable(job):
+                if render > max_render:
+                    return None
                 state.queue.remove(entry)
                 state.queued_render -= entry.render
                 return entry
         return None
 
-    def finished(self, job: J, now: float) -> None:
-        """A running job ended (result, failure or its worker died): its time feeds the averages."""
+    def finished(self, job: J, now: float, service: float | None = None) -> None:
+        """A running job ended (result, failure or its worker died): its time feeds the averages, the worker's
+        ``service`` time when it told it, else the time since dispatch."""
+        running = self._ended(job)
+        if running is not None:
+            self.times.observe(job.revision, job.size_class, now - running.started if service is None else service)
+
+    def unstarted(self, job: J) -> None:
+        """A job sent to a worker that will never run it (the worker died or retires first) ended, its time not
+        counted."""
+        self._ended(job)
+
+    def _ended(self, job: J) -> _Running[J] | None:
         running = self._running.pop(id(job), None)
-        if running is None:
-            return
         state = self._revisions.get(job.revision)
-        if state is not None:
+        if running is not None and state is not None:
             state.running -= 1
-        self.times.observe(job.revision, job.size_class, now - running.started)
+        return running
 
     def forget(self, revision: str) -> None:
         """A revision is gone: drop its averages and its (empty) queue record."""

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import AsyncIterator
 
 import orjson
 import pytest
@@ -10,14 +14,29 @@ from tests.server.conftest import FAKE_JOB
 from tests.server.fake_job import build_fake_config
 from tests.server.revisions_support import eventually_async
 from workers.facts import RequestFacts
-from workers.pool import GenerationRejected, JobFailed, PoolClosed, WorkerPool
+from workers.pool import GenerationRejected, JobFailed, Overloaded, PoolClosed, WorkerPool
 from workers.pool_worker import REQUEST_ID_LIMIT
 
 FACTS = RequestFacts(namespace="ns")
 
 
-def _pod(**annotations: str) -> bytes:
-    return orjson.dumps({"metadata": {"name": "p", "annotations": annotations}})
+def _pod(name: str = "p", **annotations: str) -> bytes:
+    return orjson.dumps({"metadata": {"name": name, "annotations": annotations}})
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    """One worker holding generation 1, whose revision is known to be fast (a few quick renders), so the busy
+    worker is sent its jobs ahead."""
+    pool = WorkerPool(1, job=FAKE_JOB)
+    await pool.start()
+    try:
+        await pool.load(build_fake_config(None, None, None, generation=1), 1)
+        for _ in range(3):
+            await pool.submit(1, _pod(), FACTS)
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def test_a_generation_no_worker_can_load_is_rejected_and_the_old_one_serves() -> None:
@@ -103,3 +122,37 @@ async def test_job_ids_wrap_at_32_bits_without_failing_a_job() -> None:
         assert all(b"default/1/" in result for result in results)
     finally:
         await pool.close()
+
+
+async def test_jobs_held_behind_a_killed_job_go_back_to_the_queue_and_run_once(pool: WorkerPool,
+                                                                              tmp_path: Path) -> None:
+    pid_file, record = tmp_path / "pid", tmp_path / "rendered"
+    running = asyncio.ensure_future(pool.submit(1, _pod("a", **{"test/pid-file": str(pid_file),
+                                                                "test/sleep": "0.4"}), FACTS))
+    held = [asyncio.ensure_future(pool.submit(1, _pod(name, **{"test/record": str(record)}), FACTS))
+            for name in ("b", "c")]
+    await eventually_async(lambda: asyncio.sleep(0, pid_file.exists()))
+    assert pool.queue_depth == 0 and pool.busy == 1, "b and c wait in the worker's socket, not in the queue"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert b"default/1/" in await running  # its one retry, on the replacement
+    for job in held:
+        assert b"default/1/" in await job
+    assert record.read_text().split() == ["b", "c"], "each held job rendered once, in order"
+
+
+async def test_a_held_job_that_cannot_start_in_time_is_answered_unrendered(pool: WorkerPool,
+                                                                          tmp_path: Path) -> None:
+    record = tmp_path / "rendered"
+    running = asyncio.ensure_future(pool.submit(1, _pod("a", **{"test/sleep": "0.3"}), FACTS))
+    await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
+    deadline = asyncio.get_running_loop().time() + 0.1
+    late = asyncio.ensure_future(pool.submit(1, _pod("b", **{"test/record": str(record)}), FACTS,
+                                             deadline=deadline))
+    await asyncio.sleep(0)
+    assert pool.queue_depth == 0, "sent ahead: it looked like it would start in time"
+    assert b"default/1/" in await running
+    with pytest.raises(Overloaded) as refused:
+        await late
+    assert refused.value.reason == "expired"
+    assert not record.exists(), "never rendered"
+    assert b"default/1/" in await pool.submit(1, _pod(), FACTS)

@@ -105,13 +105,19 @@ async def test_a_huge_allocation_fails_the_render_and_the_worker_stays_small(
     assert next_pid == pid and restarts.count == 0
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["queued", "held-by-the-worker"])
 async def test_a_worker_left_bloated_by_a_render_answers_and_is_replaced(
-        closing: list[WorkerPool], restarts: Restarts, pid_file: Path, tmp_path: Path) -> None:
+        closing: list[WorkerPool], restarts: Restarts, pid_file: Path, tmp_path: Path, held: bool) -> None:
     pool = await started_pool(RenderLimits(memory_bytes=400 * MIB, render_memory_bytes=None), restarts)  # keeps 250 MiB
     closing.append(pool)
+    if held:  # renders known to be fast: the next job is sent to the busy worker ahead (prefetch)
+        for _ in range(3):
+            await render(pool, pid_file)
     bloating = asyncio.ensure_future(render(pool, pid_file, **{"test/hoard": "4e6"}))  # ~250 MiB kept for good
     await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
     queued = asyncio.ensure_future(render(pool, tmp_path / "next.pid"))
+    await asyncio.sleep(0)
+    assert pool.queue_depth == (0 if held else 1)
     patch, pid = await bloating
     assert b"default/1/" in patch, "the job itself succeeded"
     next_patch, next_pid = await queued

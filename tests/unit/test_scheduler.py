@@ -43,6 +43,15 @@ class Harness:
             started.append(job)
         return started
 
+    def prefetch(self, held: list[Job]) -> list[Job]:
+        """Jobs a busy worker holding ``held`` is sent, one call at a time as the pool does, until none fits."""
+        sent = []
+        while (job := self.scheduler.next(self.now, lambda job: True, lambda job, why: self.dropped.append((job, why)),
+                                          held=held)) is not None:
+            held.append(job)
+            sent.append(job)
+        return sent
+
     def finish(self, job: Job, after: float = 0.0) -> None:
         self.now += after
         self.running.remove(job)
@@ -257,6 +266,79 @@ def test_requeued_jobs_go_first_and_removed_jobs_are_gone() -> None:
     assert h.scheduler.remove(b) and not h.scheduler.remove(b)
     assert names([h.next()]) == ["a"] and h.next() is None
     assert h.scheduler.depths() == {"r": 0}
+
+
+def test_a_busy_worker_is_sent_fast_jobs_up_to_the_prefetch_room() -> None:
+    h = Harness(1, Settings(prefetch_seconds=0.02))
+    h.learn("r", 0.005)
+    for index in range(10):
+        h.submit("r", str(index))
+    running = h.next()
+    # 20 ms of room, 5 ms each: four jobs wait in the worker behind the running one, in queue order.
+    assert names(h.prefetch([running])) == ["1", "2", "3", "4"]
+    assert len(h.scheduler) == 5
+
+
+def test_nothing_waits_behind_or_is_sent_ahead_for_a_revision_not_known_fast() -> None:
+    h = Harness(1, Settings(prefetch_seconds=0.02, slow_render=0.5))
+    h.learn("fast", 0.005)
+    h.learn("slow", 2.0)
+    h.submit("slow", "s1")
+    h.submit("fast", "f1")
+    h.submit("new", "n1")  # no render finished yet: not known fast
+    slow = h.next()
+    assert slow.name == "s1" and h.prefetch([slow]) == []  # nothing waits behind a slow render
+    fast = h.next()
+    assert names(h.prefetch([fast])) == []  # "new" is queued, but unproven work is never sent ahead
+    assert [job.name for job in h.scheduler.queued()] == ["n1"]
+
+
+def test_prefetch_keeps_each_revisions_share() -> None:
+    h = Harness(2, Settings(prefetch_seconds=0.02))
+    h.learn("flood", 0.005)
+    h.learn("quiet", 0.005)
+    for index in range(20):
+        h.submit("flood", f"f{index}")
+    first, second = h.next(), h.next()
+    assert names(h.prefetch([first])) == ["f2", "f3", "f4", "f5"]  # alone: the whole room
+    h.submit("quiet", "q0")
+    h.submit("quiet", "q1")
+    # The flood is over its share while "quiet" waits: the other worker is sent quiet's job, none of the flood's,
+    # and then quiet holds its share (one of two workers) too: the rest waits for a worker to free.
+    assert names(h.prefetch([second])) == ["q0"]
+    assert [job.name for job in h.scheduler.queued()][:2] == ["f6", "f7"] and len(h.scheduler) == 15
+
+
+def test_the_room_follows_the_event_loops_delay_in_reading_answers() -> None:
+    h = Harness(1, Settings(prefetch_seconds=0.02, prefetch_limit=0.1))
+    h.learn("r", 0.0045)
+    for index in range(100):
+        h.submit("r", str(index))
+    running = h.next()
+    held = [running]
+    for _ in range(50):
+        h.scheduler.answer_read(0.062)
+    assert len(h.prefetch(held)) == 13  # about 62 ms of 4.5 ms renders
+    for _ in range(50):
+        h.scheduler.answer_read(5.0)
+    assert len(h.prefetch(held)) == 22 - 13  # capped at 100 ms in all
+
+
+def test_render_times_are_the_workers_service_times_and_unstarted_jobs_count_none() -> None:
+    h = Harness(1, Settings(prefetch_seconds=0.02))
+    h.submit("r", "a")
+    h.submit("r", "b")
+    a = h.next()
+    b = h.scheduler.next(h.now, lambda job: True, lambda job, why: None, held=[a])
+    assert b is None  # no render of "r" finished yet: not known fast
+    h.now = 1.0
+    h.scheduler.finished(a, h.now, service=0.004)  # waited in the worker and for the loop: 1 s since dispatch
+    assert h.scheduler.times.estimate("r", 0) == pytest.approx(0.004)
+    b = h.next()
+    h.scheduler.unstarted(b)
+    h.scheduler.requeue(b, h.now)
+    assert h.scheduler.times.estimate("r", 0) == pytest.approx(0.004)
+    assert names([h.next()]) == ["b"]
 
 
 def test_request_ids_wrap_within_32_bits_and_skip_zero() -> None:
