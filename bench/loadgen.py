@@ -39,9 +39,10 @@ sys.path.insert(0, str(ROOT))
 from loadtest import pods  # noqa: E402
 
 SEQUENCE = "loadgen/sequence"
-SEQUENCE_PLACEHOLDER = b"000000000000"
+SEQUENCE_PLACEHOLDER = b"__SEQUENCE__"
 """An annotation every pod carries; each request writes its own number into it, so no two requests carry the same
-pod and no cache (the front end's patch cache, a worker's render cache) can answer one without the work."""
+pod and no cache (the front end's patch cache, a worker's render cache) can answer one without the work. The Go
+load generator (bench/vs_istio/go/loadgen) replaces the same 12-byte token."""
 
 
 def _numbered(pod: dict[str, Any]) -> bytes:
@@ -59,6 +60,10 @@ POD_CLASSES = {
 WARM_CONNECTIONS = 25
 """Idle keep-alive connections the open loop starts with: kube-apiserver's webhook client keeps up to 25 per host
 (Kubernetes' transport defaults) and opens more when they are all busy."""
+
+
+PROBE_SEQUENCE_START = 500_000_000_000
+"""The probe's sequence numbers start here, far above the load's, so a probe never repeats a pod the load sent."""
 
 
 @dataclass
@@ -79,7 +84,7 @@ class Record:
 class Target:
     """One URL path with its prebuilt requests, cycled so consecutive requests carry different pods."""
 
-    def __init__(self, url: str, ca_file: str, bodies: list[bytes]) -> None:
+    def __init__(self, url: str, ca_file: str, bodies: list[bytes], first_sequence: int = 0) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
         path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -91,7 +96,7 @@ class Target:
             head, _, tail = message.partition(SEQUENCE_PLACEHOLDER)
             self._requests.append((head, tail))
         self._next = 0
-        self._sequence = 0
+        self._sequence = first_sequence
 
     def request(self) -> list[bytes]:
         """The next request as chunks: a prebuilt pod with this request's own sequence number."""
@@ -201,7 +206,7 @@ async def closed_loop(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
         while loop.time() < end:
             record = Record(loop.time())
             records.append(record)
-            await pool.send(record, plan.get("reply_timeout", 30.0))
+            await pool.send(record, plan["reply_timeout"])
 
     started = loop.time()
     await asyncio.gather(*(client() for _ in range(plan["concurrency"])))
@@ -211,15 +216,15 @@ async def closed_loop(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
 
 async def open_loop(target: Target, plan: dict[str, Any], probe: Target | None) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    pool = Pool(target, plan.get("max_connections", 4000))
+    pool = Pool(target, plan["max_connections"])
     rate, duration = plan["rate"], plan["duration"]
-    reply_timeout = plan.get("reply_timeout", 10.0)
+    reply_timeout = plan["reply_timeout"]
     records: list[Record] = []
     tasks: set[asyncio.Task[None]] = set()
-    await pool.warm(plan.get("warm_connections", WARM_CONNECTIONS))
+    await pool.warm(plan["warm_connections"])
     started = loop.time() + 0.05
     stop = started + duration
-    probe_task = asyncio.create_task(probe_loop(probe, plan, stop + plan.get("after", 0.0))) if probe else None
+    probe_task = asyncio.create_task(probe_loop(probe, plan, stop + plan["after"])) if probe else None
     total = int(rate * duration)
     index = 0
     while index < total:
@@ -246,12 +251,12 @@ async def probe_loop(target: Target, plan: dict[str, Any], until: float) -> list
     loop = asyncio.get_running_loop()
     pool = Pool(target, 1)
     records: list[Record] = []
-    interval = plan.get("probe_interval", 0.1)
+    interval = plan["probe_interval"]
     next_at = loop.time()
     while loop.time() < until:
         record = Record(loop.time())
         records.append(record)
-        await pool.send(record, plan.get("reply_timeout", 10.0))
+        await pool.send(record, plan["reply_timeout"])
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - loop.time()))
     pool.close()
@@ -264,7 +269,7 @@ async def sequential(target: Target, plan: dict[str, Any]) -> dict[str, Any]:
     for _ in range(plan["requests"]):
         record = Record(asyncio.get_running_loop().time())
         records.append(record)
-        await pool.send(record, plan.get("reply_timeout", 10.0))
+        await pool.send(record, plan["reply_timeout"])
     pool.close()
     return {"records": [r.row() for r in records]}
 
@@ -277,14 +282,33 @@ def review(pod_class: str, annotations: dict[str, str]) -> bytes:
     return _numbered(pod)
 
 
+def complete_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan with every default filled in: the one place the defaults live, for this generator and the Go one."""
+    defaults = {"annotations": {}, "distinct": 200, "reply_timeout": 30.0 if plan["mode"] == "closed" else 10.0,
+                "max_connections": 4000, "warm_connections": WARM_CONNECTIONS, "probe_interval": 0.1, "after": 0.0,
+                "probe_sequence_start": PROBE_SEQUENCE_START}
+    return {**defaults, **plan}
+
+
+def write_requests(plan: dict[str, Any], path: Path) -> None:
+    """The plan's ``distinct`` AdmissionReviews, one per line, each with the sequence token: the requests file both
+    generators read (``requests_file`` in a plan), so the Go one sends the pods this module defines."""
+    path.write_bytes(b"".join(review(plan["pod"], plan["annotations"]) + b"\n" for _ in range(plan["distinct"])))
+
+
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
-    bodies = [review(plan["pod"], plan.get("annotations", {})) for _ in range(plan.get("distinct", 200))]
+    plan = complete_plan(plan)
+    if "requests_file" in plan:
+        bodies = Path(plan["requests_file"]).read_bytes().splitlines()
+    else:
+        bodies = [review(plan["pod"], plan["annotations"]) for _ in range(plan["distinct"])]
     target = Target(plan["url"], plan["ca"], bodies)
     if plan["mode"] == "closed":
         return await closed_loop(target, plan)
     if plan["mode"] == "sequential":
         return await sequential(target, plan)
-    probe = Target(plan["probe_url"], plan["ca"], bodies[:50]) if plan.get("probe_url") else None
+    probe = (Target(plan["probe_url"], plan["ca"], bodies[:50], plan["probe_sequence_start"])
+             if plan.get("probe_url") else None)
     return await open_loop(target, plan, probe)
 
 

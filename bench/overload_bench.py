@@ -48,21 +48,54 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import loadgen  # noqa: E402
+from bench.vs_istio import peers  # noqa: E402
+from tests.e2e.controlplane import BuildError  # noqa: E402
 from tests.server.conftest import run_certs  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
 
-LOADGEN = Path(__file__).with_name("loadgen.py")
 
+class Generator:
+    """Runs plans of bench/loadgen.py in a load-generator process of its own: the Go one (``binary``: the -plan mode
+    of bench/vs_istio/go/loadgen) or bench/loadgen.py. Both read the requests file written here from loadgen.py's
+    pod classes, once per class, so their CPU is the sending alone."""
 
-async def generate(plan: dict[str, Any]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+    def __init__(self, binary: Path | None, workdir: Path) -> None:
+        self.binary = binary
+        self.name = "go" if binary is not None else "python"
+        self.workdir = workdir
+        self._requests: dict[str, Path] = {}
+
+    def _requests_file(self, plan: dict[str, Any]) -> Path:
+        key = json.dumps([plan["pod"], plan["annotations"], plan["distinct"]])
+        if key not in self._requests:
+            self._requests[key] = self.workdir / f"requests-{len(self._requests)}.jsonl"
+            loadgen.write_requests(plan, self._requests[key])
+        return self._requests[key]
+
+    async def run(self, plan: dict[str, Any]) -> dict[str, Any]:
+        plan = loadgen.complete_plan(plan)
+        plan["requests_file"] = str(self._requests_file(plan))
+        plan_file, out = self.workdir / "plan.json", self.workdir / "result.json"
+        plan_file.write_text(json.dumps(plan))
+        out.unlink(missing_ok=True)
+        command = ([str(self.binary), "-plan", str(plan_file), "-out", str(out)] if self.binary is not None
+                   else [sys.executable, loadgen.__file__, plan_file.read_text(), str(out)])
         # Its own session: where the kernel groups CPU by session (autogroup), the generator takes its share from
         # no one but itself, as kube-apiserver runs on other cores than the webhook.
-        process = await asyncio.create_subprocess_exec(sys.executable, str(LOADGEN), json.dumps(plan), out.name,
-                                                       start_new_session=True)
+        process = await asyncio.create_subprocess_exec(*command, start_new_session=True)
         if await process.wait() != 0:
-            raise SystemExit(f"load generator failed ({process.returncode})")
-        return json.loads(Path(out.name).read_bytes())
+            raise SystemExit(f"{self.name} load generator failed ({process.returncode})")
+        return json.loads(out.read_bytes())
+
+
+def go_generator_binary() -> Path | None:
+    """The Go load generator (built once, in seconds), or None with a note when Go is missing or the build fails."""
+    try:
+        return peers.ensure_loadgen()
+    except (BuildError, OSError) as exc:
+        print(f"note: using the Python load generator: the Go one is unavailable ({exc})", file=sys.stderr)
+        return None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -145,7 +178,7 @@ def tally(records: list[list[Any]], deadline: float) -> tuple[list[list[Any]], l
     return in_time, late
 
 
-async def sustained_capacity(base: dict[str, Any], url: str, server_pid: int, start: float,
+async def sustained_capacity(generator: Generator, base: dict[str, Any], url: str, server_pid: int, start: float,
                              deadline: float) -> tuple[float, list[dict[str, Any]]]:
     """The highest rate (from ``start`` down in 10% steps) offered open loop for 6 s with no late reply and at
     least 99% of the pods injected in time; 0 when none of 6 steps passes. Also every step's figures."""
@@ -153,8 +186,8 @@ async def sustained_capacity(base: dict[str, Any], url: str, server_pid: int, st
     rate = start
     for _ in range(6):
         meter = CpuMeter(server_pid)
-        run = await generate({**base, "mode": "open", "rate": rate, "duration": 6.0,
-                              "url": f"{url}?timeout={deadline:g}s", "reply_timeout": 10.0})
+        run = await generator.run({**base, "mode": "open", "rate": rate, "duration": 6.0,
+                                   "url": f"{url}?timeout={deadline:g}s", "reply_timeout": 10.0})
         in_time, late = tally(run["records"], deadline)
         passed = not late and len(in_time) >= 0.99 * len(run["records"])
         steps.append({"rate": round(rate, 1), "late": len(late), "in_time": len(in_time),
@@ -165,7 +198,8 @@ async def sustained_capacity(base: dict[str, Any], url: str, server_pid: int, st
     return 0.0, steps
 
 
-async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | None = None) -> dict[str, Any]:
+async def run_class(pod: str, args: argparse.Namespace, tls: Path, generator: Generator,
+                    tree: Path | None = None) -> dict[str, Any]:
     port = free_port()
     process = await start_serve(port, "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file",
                                 str(tls / "tls.key"), "--workers", str(args.workers), "--log-level", "error",
@@ -177,24 +211,24 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | 
 
         await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
                          ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
-        unloaded = await generate({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
+        unloaded = await generator.run({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
         latencies = [r[2] - r[1] for r in unloaded["records"][10:] if r[3] == "injected"]
         p50 = percentile(latencies, 0.5)
-        capacity_run = await generate({**base, "mode": "closed", "concurrency": 8, "duration": 10.0,
-                                       "url": f"{url}?timeout=10s"})
+        capacity_run = await generator.run({**base, "mode": "closed", "concurrency": 8, "duration": 10.0,
+                                            "url": f"{url}?timeout=10s"})
         window = [r for r in capacity_run["records"]
                   if r[3] == "injected" and r[2] >= capacity_run["started"] + 2.0]
         closed_loop = len(window) / 8.0
-        capacity, steps = await sustained_capacity(base, url, process.pid, closed_loop, args.timeout)
+        capacity, steps = await sustained_capacity(generator, base, url, process.pid, closed_loop, args.timeout)
         rate = (capacity or closed_loop) * args.factor
         meter = CpuMeter(process.pid)
-        refusals = await generate({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
-                                   "url": f"{url}?timeout=500ms"})
+        refusals = await generator.run({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
+                                        "url": f"{url}?timeout=500ms"})
         refused_ms = meter.cores(refusals)["server_loop"] * refusals["wall_seconds"] / len(refusals["records"]) * 1e3
         meter = CpuMeter(process.pid)
-        overload = await generate({**base, "mode": "open", "rate": rate, "duration": args.duration,
-                                   "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
-                                   "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
+        overload = await generator.run({**base, "mode": "open", "rate": rate, "duration": args.duration,
+                                        "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
+                                        "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
         overload_cpu = meter.cores(overload)
     finally:
         process.terminate()
@@ -215,6 +249,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, tree: Path | 
                     goodput_bound=round(1 - (args.factor - 1) * refused_ms / sum(per_injected.values()), 3))
     return {
         "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
+        "generator": generator.name,
         "unloaded_p50_ms": round(p50 * 1000, 1), "closed_loop_per_s": round(closed_loop, 1),
         "capacity_per_s": round(capacity, 1), "capacity_steps": steps,
         "factor": args.factor, "offered_per_s": round(rate, 1), "sent": len(records),
@@ -240,11 +275,12 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         tls = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
             assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(tls)) == 0
+        generator = Generator(go_generator_binary() if args.generator == "go" else None, tls)
         results = []
         for index, pod in enumerate(args.pods.split(",")):
             trees: list[Path | None] = [None] if args.baseline is None else [args.baseline.resolve(), None]
             for tree in (trees if index % 2 == 0 else trees[::-1]):
-                results.append(await run_class(pod, args, tls, tree))
+                results.append(await run_class(pod, args, tls, generator, tree))
         return results
 
 
@@ -255,7 +291,7 @@ def _cpu(cores: dict[str, float]) -> str:
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r['pod']} ({r['server']}): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
+        lines.append(f"{r['pod']} ({r['server']}, {r['generator']} load generator): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
                      f"(closed loop {r['closed_loop_per_s']}/s; unloaded p50 {r['unloaded_p50_ms']} ms), "
                      f"offered {r['offered_per_s']}/s, sent {r['sent']}")
         for step in r["capacity_steps"]:
@@ -286,6 +322,8 @@ if __name__ == "__main__":
     cli.add_argument("--timeout", type=float, default=2.0, help="the ?timeout= in seconds (default 2)")
     cli.add_argument("--workers", type=int, default=2)
     cli.add_argument("--baseline", type=Path, help="also measure the server from this source tree (before/after)")
+    cli.add_argument("--generator", choices=("go", "python"), default="go",
+                     help="load generator: go (bench/vs_istio/go/loadgen; python when Go is unavailable) or python")
     cli.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))

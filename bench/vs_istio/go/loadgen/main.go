@@ -10,7 +10,8 @@
 // ("injector overloaded: ...", py-sidecar-injector's answer to a standing queue) is counted apart as shed.
 //
 // The result is one JSON object on stdout: completed, shed and failed counts, the first failure, elapsed seconds
-// and the latency of every completed request in microseconds.
+// and the latency of every completed request in microseconds. With -plan it runs a plan of bench/loadgen.py
+// instead (plan.go), for bench/overload_bench.py.
 package main
 
 import (
@@ -73,7 +74,15 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
 	count := flag.Int64("count", 0, "stop after this many requests instead (0: use -duration)")
 	seqStart := flag.Int64("seq-start", 0, "sequence number of the first request")
+	planFile := flag.String("plan", "", "run this bench/loadgen.py plan (JSON file) instead; see plan.go")
+	outFile := flag.String("out", "", "with -plan: write the result (JSON) here")
 	flag.Parse()
+	if *planFile != "" {
+		if err := runPlan(*planFile, *outFile); err != nil {
+			fail("%v", err)
+		}
+		return
+	}
 
 	templates, err := loadTemplates(*requestsFile)
 	if err != nil {
