@@ -13,7 +13,10 @@ A plan is a JSON object; phases (``mode``):
   ``max_connections``), while a probe connection sends one
   request every ``probe_interval`` until ``after`` seconds past the end (recovery);
 - ``sequential``: ``requests`` requests one at a time (unloaded latency).
-``pod`` names the pod class (``POD_CLASSES``); ``annotations`` (optional) are added to every pod sent.
+``pod`` names the pod class (``POD_CLASSES``); ``annotations`` (optional) are added to every pod sent;
+``requests_file`` (optional) holds the requests instead, one per line (``write_requests``). ``complete_plan`` fills
+every default. The Go load generator's ``-plan`` mode (bench/vs_istio/go/loadgen/plan.go) runs the same plans,
+completed and with a requests file, and returns the same result for a fraction of the CPU.
 Every request's times are returned: intended start (open loop; a late generator shows up as lag, not hidden),
 send (after any connection set-up), reply, and when the generator got to it; and its outcome: ``injected`` (allowed with a patch), ``allowed``, ``denied`` with the
 message, ``http-<status>``, ``error`` or ``no-reply``.

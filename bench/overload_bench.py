@@ -1,10 +1,15 @@
 """Overload: does the webhook answer before the apiserver's deadline, and keep its goodput, at N times capacity?
 
     python bench/overload_bench.py [--pods standard,large] [--factor 5] [--duration 30] [--timeout 2]
-                                   [--workers 2] [--baseline DIR] [--json]
+                                   [--workers 2] [--generator go|python] [--baseline DIR] [--json]
 
 For each pod class, against a fresh ``injector serve`` (embedded default config, loopback TLS), with the load
-generator (bench/loadgen.py) in its own process and session:
+generator in its own process and session. The generator shares the machine's cores with the server, while
+kube-apiserver runs on other machines, so the CPU it takes biases goodput down: by default it is the Go one (the
+``-plan`` mode of bench/vs_istio/go/loadgen, built in seconds into ``~/.cache/injector-vs-istio/loadgen``), which
+needs a fraction of the CPU per request that bench/loadgen.py (``--generator python``, and the fallback, with a
+note, when Go is missing or the build fails) needs. Both run the same plans and return the same records, and both
+send the pods of bench/loadgen.py's pod classes, which this script writes once to a requests file.
 1. unloaded latency: 50 sequential requests (p50, the yardstick of recovery);
 2. capacity, measured as what the server sustains: first 8 keep-alive connections back to back for 10 s
    (``?timeout=10s``; injected replies per second, the closed-loop throughput), then that rate offered open loop

@@ -118,5 +118,9 @@ def test_the_build_module_requires_the_pinned_istio_and_rebuilds_when_sources_ch
         target.write_text(source.read_text())
     monkeypatch.setattr(peers, "GO_SOURCES", copy)
     assert peers.sources_digest() == before
-    (copy / "loadgen" / "main.go").write_text("package main\n")
+    loadgen_before = peers._loadgen_digest()
+    (copy / "istio-webhook" / "main.go").write_text("package main\n")
+    assert peers._loadgen_digest() == loadgen_before  # the load generator alone does not depend on the webhook
     assert peers.sources_digest() != before
+    (copy / "loadgen" / "main.go").write_text("package main\n")
+    assert peers._loadgen_digest() != loadgen_before
