@@ -152,12 +152,18 @@ func newTLSConfig(caFile string) (*tls.Config, error) {
 
 // request returns the body and expected uid of request number seq.
 func (t template) request(seq int64) ([]byte, string) {
-	digits := fmt.Sprintf("%012d", seq)
-	body := append([]byte(nil), t.body...)
+	return t.appendBody(nil, seq), strings.ReplaceAll(t.uid, token, fmt.Sprintf("%012d", seq))
+}
+
+// appendBody appends the body of request number seq to dst.
+func (t template) appendBody(dst []byte, seq int64) []byte {
+	start := len(dst)
+	dst = append(dst, t.body...)
+	digits := fmt.Appendf(make([]byte, 0, len(token)), "%012d", seq)
 	for _, p := range t.positions {
-		copy(body[p:], digits)
+		copy(dst[start+p:], digits)
 	}
-	return body, strings.ReplaceAll(t.uid, token, digits)
+	return dst
 }
 
 func check(status int, body []byte, uid string) error {
