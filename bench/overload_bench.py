@@ -1,7 +1,8 @@
 """Overload: does the webhook answer before the apiserver's deadline, and keep its goodput, at N times capacity?
 
     python bench/overload_bench.py [--pods standard,large] [--factor 5] [--duration 30] [--timeout 2]
-                                   [--workers 2] [--generator go|python] [--baseline DIR] [--json]
+                                   [--workers 2] [--generator go|python|go,python] [--baseline DIR]
+                                   [--json]
 
 For each pod class, against a fresh ``injector serve`` (embedded default config, loopback TLS), with the load
 generator in its own process and session. The generator shares the machine's cores with the server, while
@@ -10,6 +11,8 @@ kube-apiserver runs on other machines, so the CPU it takes biases goodput down: 
 needs a fraction of the CPU per request that bench/loadgen.py (``--generator python``, and the fallback, with a
 note, when Go is missing or the build fails) needs. Both run the same plans and return the same records, and both
 send the pods of bench/loadgen.py's pod classes, which this script writes once to a requests file.
+``--generator go,python`` compares them in one run: steps 1-3 with the first, then step 4 once with each against
+the same server at the same rate (their order alternating per pod class).
 1. unloaded latency: 50 sequential requests (p50, the yardstick of recovery);
 2. capacity, measured as what the server sustains: first 8 keep-alive connections back to back for 10 s
    (``?timeout=10s``; injected replies per second, the closed-loop throughput), then that rate offered open loop
@@ -92,6 +95,13 @@ class Generator:
         if await process.wait() != 0:
             raise SystemExit(f"{self.name} load generator failed ({process.returncode})")
         return json.loads(out.read_bytes())
+
+
+def generator_names(text: str) -> list[str]:
+    names = text.split(",")
+    if not names or not set(names) <= {"go", "python"}:
+        raise argparse.ArgumentTypeError(f"expected go, python or a comma-separated list of them, not {text!r}")
+    return names
 
 
 def go_generator_binary() -> Path | None:
@@ -203,48 +213,46 @@ async def sustained_capacity(generator: Generator, base: dict[str, Any], url: st
     return 0.0, steps
 
 
-async def run_class(pod: str, args: argparse.Namespace, tls: Path, generator: Generator,
-                    tree: Path | None = None) -> dict[str, Any]:
+async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Generator,
+                    overloading: list[Generator], tree: Path | None = None) -> list[dict[str, Any]]:
+    """Unloaded latency, capacity and the cost of a refusal with ``measuring``, then one overload run with each of
+    ``overloading`` in turn, all against one server: one result per overload run."""
     port = free_port()
     process = await start_serve(port, "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file",
                                 str(tls / "tls.key"), "--workers", str(args.workers), "--log-level", "error",
                                 tree=tree, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     base = {"pod": pod, "ca": str(tls / "ca.crt")}
     url = f"https://127.0.0.1:{port}/inject"
+    overloads = []
     try:
         import ssl
 
         await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
                          ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
-        unloaded = await generator.run({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
+        unloaded = await measuring.run({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
         latencies = [r[2] - r[1] for r in unloaded["records"][10:] if r[3] == "injected"]
         p50 = percentile(latencies, 0.5)
-        capacity_run = await generator.run({**base, "mode": "closed", "concurrency": 8, "duration": 10.0,
+        capacity_run = await measuring.run({**base, "mode": "closed", "concurrency": 8, "duration": 10.0,
                                             "url": f"{url}?timeout=10s"})
         window = [r for r in capacity_run["records"]
                   if r[3] == "injected" and r[2] >= capacity_run["started"] + 2.0]
         closed_loop = len(window) / 8.0
-        capacity, steps = await sustained_capacity(generator, base, url, process.pid, closed_loop, args.timeout)
+        capacity, steps = await sustained_capacity(measuring, base, url, process.pid, closed_loop, args.timeout)
         rate = (capacity or closed_loop) * args.factor
         meter = CpuMeter(process.pid)
-        refusals = await generator.run({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
+        refusals = await measuring.run({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
                                         "url": f"{url}?timeout=500ms"})
         refused_ms = meter.cores(refusals)["server_loop"] * refusals["wall_seconds"] / len(refusals["records"]) * 1e3
-        meter = CpuMeter(process.pid)
-        overload = await generator.run({**base, "mode": "open", "rate": rate, "duration": args.duration,
-                                        "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s",
-                                        "probe_interval": 0.1, "after": 10.0, "reply_timeout": 10.0})
-        overload_cpu = meter.cores(overload)
+        for generator in overloading:
+            meter = CpuMeter(process.pid)
+            overload = await generator.run({**base, "mode": "open", "rate": rate, "duration": args.duration,
+                                            "url": f"{url}?timeout={args.timeout:g}s",
+                                            "probe_url": f"{url}?timeout=10s", "probe_interval": 0.1, "after": 10.0,
+                                            "reply_timeout": 10.0})
+            overloads.append((generator, overload, meter.cores(overload)))
     finally:
         process.terminate()
         await process.wait()
-    records = overload["records"]
-    in_time, late = tally(records, args.timeout)
-    kinds = collections.Counter(kind_of(r[3], r[4]) for r in records)
-    answer_latency = {kind: percentile([r[2] - r[0] for r in records if r[2] and kind_of(r[3], r[4]) == kind], .5)
-                      for kind in kinds}
-    goodput = len(in_time) / args.duration
-    normal = 2 * p50 + 0.005
     passed = next((step for step in steps if step["passed"]), None)
     cost = {"loop_ms_per_refused": round(refused_ms, 3)}
     if passed is not None:
@@ -252,13 +260,29 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, generator: Ge
         cost.update(loop_ms_per_injected=round(per_injected["server_loop"], 3),
                     workers_ms_per_injected=round(per_injected["workers"], 3),
                     goodput_bound=round(1 - (args.factor - 1) * refused_ms / sum(per_injected.values()), 3))
-    return {
+    measured = {
         "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
-        "generator": generator.name,
+        "capacity_generator": measuring.name,
         "unloaded_p50_ms": round(p50 * 1000, 1), "closed_loop_per_s": round(closed_loop, 1),
         "capacity_per_s": round(capacity, 1), "capacity_steps": steps,
-        "factor": args.factor, "offered_per_s": round(rate, 1), "sent": len(records),
-        "late_replies": len(late),
+        "factor": args.factor, "offered_per_s": round(rate, 1), "cpu_per_admission": cost,
+    }
+    return [{**measured, "generator": generator.name,
+             **overload_figures(overload, cpu, args.timeout, args.duration, capacity, closed_loop, 2 * p50 + 0.005)}
+            for generator, overload, cpu in overloads]
+
+
+def overload_figures(overload: dict[str, Any], cpu: dict[str, float], deadline: float, duration: float,
+                     capacity: float, closed_loop: float, normal: float) -> dict[str, Any]:
+    """What one overload run shows: late replies, goodput, answers by kind, the generator's lag, recovery."""
+    records = overload["records"]
+    in_time, late = tally(records, deadline)
+    kinds = collections.Counter(kind_of(r[3], r[4]) for r in records)
+    answer_latency = {kind: percentile([r[2] - r[0] for r in records if r[2] and kind_of(r[3], r[4]) == kind], .5)
+                      for kind in kinds}
+    goodput = len(in_time) / duration
+    return {
+        "sent": len(records), "late_replies": len(late),
         "worst_late_s": round(max((r[2] - r[0] for r in late), default=0.0), 3),
         "goodput_per_s": round(goodput, 1), "goodput_fraction": round(goodput / capacity, 3) if capacity else None,
         "goodput_of_closed_loop": round(goodput / closed_loop, 3) if closed_loop else None,
@@ -268,8 +292,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, generator: Ge
                     for kind, count in kinds.most_common()},
         "generator_lag_p99_ms": round(percentile([r[5] - r[0] for r in records], .99) * 1000, 1),
         "connect_wait_p99_ms": round(percentile([r[1] - r[5] for r in records if r[1]], .99) * 1000, 1),
-        "peak_connections": overload["peak_connections"],
-        "overload_cpu": overload_cpu, "cpu_per_admission": cost,
+        "peak_connections": overload["peak_connections"], "overload_cpu": cpu,
         "recovery_s": (None if (rec := recovery(overload["probes"], overload["stopped"], normal)) is None
                        else round(rec, 3)),
     }
@@ -280,12 +303,14 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         tls = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
             assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(tls)) == 0
-        generator = Generator(go_generator_binary() if args.generator == "go" else None, tls)
+        generators = [Generator(go_generator_binary() if name == "go" else None, tls) for name in args.generator]
+        generators = [g for i, g in enumerate(generators) if g.name not in {o.name for o in generators[:i]}]
         results = []
         for index, pod in enumerate(args.pods.split(",")):
             trees: list[Path | None] = [None] if args.baseline is None else [args.baseline.resolve(), None]
             for tree in (trees if index % 2 == 0 else trees[::-1]):
-                results.append(await run_class(pod, args, tls, generator, tree))
+                overloading = generators if index % 2 == 0 else generators[::-1]
+                results += await run_class(pod, args, tls, generators[0], overloading, tree)
         return results
 
 
@@ -296,7 +321,8 @@ def _cpu(cores: dict[str, float]) -> str:
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r['pod']} ({r['server']}, {r['generator']} load generator): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
+        lines.append(f"{r['pod']} ({r['server']}; capacity with the {r['capacity_generator']} load generator, overload "
+                     f"with the {r['generator']} one): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
                      f"(closed loop {r['closed_loop_per_s']}/s; unloaded p50 {r['unloaded_p50_ms']} ms), "
                      f"offered {r['offered_per_s']}/s, sent {r['sent']}")
         for step in r["capacity_steps"]:
@@ -327,8 +353,9 @@ if __name__ == "__main__":
     cli.add_argument("--timeout", type=float, default=2.0, help="the ?timeout= in seconds (default 2)")
     cli.add_argument("--workers", type=int, default=2)
     cli.add_argument("--baseline", type=Path, help="also measure the server from this source tree (before/after)")
-    cli.add_argument("--generator", choices=("go", "python"), default="go",
-                     help="load generator: go (bench/vs_istio/go/loadgen; python when Go is unavailable) or python")
+    cli.add_argument("--generator", type=generator_names, default=["go"],
+                     help="load generator: go (bench/vs_istio/go/loadgen; python when Go is unavailable) or python; "
+                          "go,python measures capacity with the first and overloads the same server with each")
     cli.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))

@@ -26,7 +26,8 @@ from bench.vs_istio import peers
 from tests.e2e.controlplane import find_go
 from tests.server.conftest import run_certs
 
-REPLY_TIMEOUT = 0.5
+REPLY_TIMEOUT = 1.0
+"""Long enough for a loaded machine to answer, short enough to keep the test at a few seconds."""
 OUTCOMES = ("injected", "allowed", "denied", "http-503", "error", "no-reply")
 """What request number n gets from the server: ``OUTCOMES[n % 6]``; a request to /probe is always injected."""
 SEQUENCE = re.compile(rb'"loadgen/sequence":"(\d{12})"')
@@ -117,7 +118,7 @@ async def test_open_loop_records_every_outcome_and_the_probe(server: tuple[str, 
     assert 2 < result["peak_connections"] <= 20
     probes = result["probes"]
     assert probes and {p[3] for p in probes} == {"injected"}
-    assert probes[-1][0] < result["stopped"] + 0.5 <= probes[-1][0] + 0.2
+    assert probes[-1][0] < result["stopped"] + 0.5 <= probes[-1][0] + 2.0  # until ``after`` past the end
     _well_formed(probes, replied={"injected"})
     assert result["wall_seconds"] > duration and result["cpu_seconds"] > 0
 
