@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import loadgen
+from bench import overload_bench
 from bench.overload_bench import Generator
 from bench.vs_istio import peers
-from tests.e2e.controlplane import find_go
+from tests.e2e.controlplane import BuildError, find_go
 from tests.server.conftest import run_certs
 
 REPLY_TIMEOUT = 1.0
@@ -134,3 +134,12 @@ async def test_closed_loop_and_sequential_plans(server: tuple[str, Path], genera
     assert len(closed["records"]) >= 3 and {r[3] for r in closed["records"]} == {"injected"}
     assert all(closed["started"] <= r[0] < closed["started"] + 0.4 + 0.05 for r in closed["records"])
     _well_formed(closed["records"], replied={"injected"})
+
+
+def test_the_benchmark_falls_back_to_the_python_generator_with_a_note(monkeypatch, capsys) -> None:
+    def no_go() -> Path:
+        raise BuildError("no Go toolchain found")
+
+    monkeypatch.setattr(peers, "ensure_loadgen", no_go)
+    assert overload_bench.go_generator_binary() is None
+    assert "using the Python load generator" in capsys.readouterr().err
