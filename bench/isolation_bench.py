@@ -41,7 +41,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.overload_bench import generate, kind_of, percentile  # noqa: E402
+from bench.overload_bench import Generator, kind_of, percentile  # noqa: E402
 from tests.server.conftest import metric, serve_workdir  # noqa: E402
 from tests.server.hostile_configs import GO_ATTACKS, JINJA_ATTACKS, attack_config, hostile_changes  # noqa: E402
 from tests.server.procfs import descendants, largest_peak_resident_bytes  # noqa: E402
@@ -96,20 +96,20 @@ async def compile_attack(revisions: Path, duration: float, server: Server) -> di
     return {"changes_written": written, "changes_rejected": int(await server.counter(failures) - before)}
 
 
-async def phase(kind: str, healthy: dict[str, Any], attack: dict[str, Any], revisions: Path,
-                server: Server) -> tuple[dict[str, Any], dict[str, Any] | None, float]:
+async def phase(kind: str, healthy: dict[str, Any], attack: dict[str, Any], revisions: Path, server: Server,
+                generator: Generator) -> tuple[dict[str, Any], dict[str, Any] | None, float]:
     """Healthy load alone (``kind`` "alone") or under one attack; returns both summaries and worker restarts."""
     restarts = "sidecar_injector_pool_worker_restarts_total"
     before = await server.counter(restarts)
     if kind == "alone":
-        records, attacked = (await generate(healthy))["records"], None
+        records, attacked = (await generator.run(healthy))["records"], None
     elif kind == "compile":
-        load, attacked = await asyncio.gather(generate(healthy),
+        load, attacked = await asyncio.gather(generator.run(healthy),
                                               compile_attack(revisions, healthy["duration"], server))
         records = load["records"]
     else:
         url = attack["url"].replace("{revision}", ATTACKED_REVISION[kind])
-        load, hostile = await asyncio.gather(generate(healthy), generate(
+        load, hostile = await asyncio.gather(generator.run(healthy), generator.run(
             {**attack, "url": url, "annotations": {"attack": kind}}))
         records, attacked = load["records"], summary(hostile["records"])
     return summary(records), attacked, await server.counter(restarts) - before
@@ -156,12 +156,14 @@ async def attack_pair(kind: str, args: argparse.Namespace, tree: Path | None) ->
             healthy = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.rate,
                        "duration": args.duration, "url": f"{base}/rev/healthy/inject?timeout=10s",
                        "reply_timeout": 15.0}
-            await generate({**healthy, "duration": 3.0})  # warm-up
+            generator = Generator(None, work)  # bench/loadgen.py
+            await generator.run({**healthy, "duration": 3.0})  # warm-up
             attack = {"pod": "standard", "ca": ca, "mode": "open", "rate": args.attack_rate,
                       "duration": args.duration + 2.0, "url": f"{base}/rev/{{revision}}/inject?timeout=10s",
                       "reply_timeout": 15.0}
             for name in ("alone", kind):
-                healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server)
+                healthy_summary, attacked, restarts = await phase(name, healthy, attack, revisions, server,
+                                                                  generator)
                 peak = largest_peak_resident_bytes(descendants(process.pid))
                 phases.append({"phase": name, "healthy": healthy_summary, "attack": attacked,
                                "worker_restarts": restarts, "peak_child_rss_mib": peak // (1 << 20)})

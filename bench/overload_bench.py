@@ -73,6 +73,7 @@ class Generator:
         self.name = "go" if binary is not None else "python"
         self.workdir = workdir
         self._requests: dict[str, Path] = {}
+        self._runs = 0
 
     def _requests_file(self, plan: dict[str, Any]) -> Path:
         key = json.dumps([plan["pod"], plan["annotations"], plan["distinct"]])
@@ -84,9 +85,9 @@ class Generator:
     async def run(self, plan: dict[str, Any]) -> dict[str, Any]:
         plan = loadgen.complete_plan(plan)
         plan["requests_file"] = str(self._requests_file(plan))
-        plan_file, out = self.workdir / "plan.json", self.workdir / "result.json"
+        self._runs += 1  # runs may overlap (bench/isolation_bench.py): each has its own files
+        plan_file, out = self.workdir / f"plan-{self._runs}.json", self.workdir / f"result-{self._runs}.json"
         plan_file.write_text(json.dumps(plan))
-        out.unlink(missing_ok=True)
         command = ([str(self.binary), "-plan", str(plan_file), "-out", str(out)] if self.binary is not None
                    else [sys.executable, loadgen.__file__, plan_file.read_text(), str(out)])
         # Its own session: where the kernel groups CPU by session (autogroup), the generator takes its share from
