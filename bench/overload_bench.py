@@ -20,12 +20,14 @@ the same server at the same rate (their order alternating per pod class).
    99% of the pods are injected in time: the highest rate passing is the capacity (the same generator, deadline
    and connection pattern as the overload, so goodput is compared with a rate the server really sustains);
 3. the event loop's CPU per refused admission: 8 connections back to back for 5 s with ``?timeout=500ms`` (a
-   budget of 0 with the default margin: every admission is read, decided and refused, as under overload);
+   budget of 0 with the default margin: every admission is read, decided and refused, as under overload), and,
+   once per pod class, the same for bench/front_end_floor.py, a bare aiohttp + uvloop TLS handler that parses the
+   review and answers a fixed refusal: the least a refusal costs with this front end's stack;
 4. overload: ``factor`` x capacity, open loop, for ``duration`` s with ``?timeout=<timeout>s``, while a probe
    connection sends one request every 100 ms until 10 s after the load stops.
 Reported: the CPU per admission (the loop's per refused and per injected one, the workers' per injected one, from
 the passing capacity step) and the goodput they allow on a fixed CPU share at ``factor`` x capacity, ``1 - (factor -
-1) * refused / (injected + render)``; replies after the deadline (counted from the request's intended start, as the
+1) * refused / (injected + render)``, and the same bound with the bare handler's refusal; replies after the deadline (counted from the request's intended start, as the
 apiserver's clock runs from its call), goodput = pods injected before their deadline per second, as a fraction of
 the capacity (and of the closed-loop rate), the other answers by kind, and recovery = time from the end of the load
 until a probe is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag
@@ -61,6 +63,8 @@ from bench.vs_istio import peers  # noqa: E402
 from tests.e2e.controlplane import BuildError  # noqa: E402
 from tests.server.conftest import run_certs  # noqa: E402
 from tests.server.serve_process import free_port, start_serve, wait_ready  # noqa: E402
+
+FLOOR_SERVER = Path(__file__).with_name("front_end_floor.py")
 
 
 class Generator:
@@ -214,6 +218,45 @@ async def sustained_capacity(generator: Generator, base: dict[str, Any], url: st
     return 0.0, steps
 
 
+def refusal_plan(base: dict[str, Any], url: str) -> dict[str, Any]:
+    """8 connections back to back for 5 s with a budget of 0 (``?timeout=500ms`` less the default margin): every
+    admission is read, decided and refused, as under overload."""
+    return {**base, "mode": "closed", "concurrency": 8, "duration": 5.0, "url": f"{url}?timeout=500ms"}
+
+
+def loop_ms_per_request(meter: CpuMeter, run: dict[str, Any]) -> float:
+    return meter.cores(run)["server_loop"] * run["wall_seconds"] / len(run["records"]) * 1e3
+
+
+async def front_end_floor(pod: str, tls: Path, generator: Generator) -> float:
+    """Milliseconds of CPU per refused request of bench/front_end_floor.py (a bare aiohttp + uvloop TLS handler),
+    driven as the injector's refusals are."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(FLOOR_SERVER), "serve", str(port), str(tls / "tls.crt"), str(tls / "tls.key"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await wait_listening(port, process)
+        meter = CpuMeter(process.pid)
+        return loop_ms_per_request(meter, await generator.run(refusal_plan(
+            {"pod": pod, "ca": str(tls / "ca.crt")}, f"https://127.0.0.1:{port}/inject")))
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def wait_listening(port: int, process: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and process.returncode is None:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"bench/front_end_floor.py did not listen on port {port}")
+
+
 async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Generator,
                     overloading: list[Generator], tree: Path | None = None) -> list[dict[str, Any]]:
     """Unloaded latency, capacity and the cost of a refusal with ``measuring``, then one overload run with each of
@@ -241,9 +284,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
         capacity, steps = await sustained_capacity(measuring, base, url, process.pid, closed_loop, args.timeout)
         rate = (capacity or closed_loop) * args.factor
         meter = CpuMeter(process.pid)
-        refusals = await measuring.run({**base, "mode": "closed", "concurrency": 8, "duration": 5.0,
-                                        "url": f"{url}?timeout=500ms"})
-        refused_ms = meter.cores(refusals)["server_loop"] * refusals["wall_seconds"] / len(refusals["records"]) * 1e3
+        refused_ms = loop_ms_per_request(meter, await measuring.run(refusal_plan(base, url)))
         for generator in overloading:
             meter = CpuMeter(process.pid)
             overload = await generator.run({**base, "mode": "open", "rate": rate, "duration": args.duration,
@@ -260,7 +301,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
         per_injected = {name: passed["cpu"][name] / passed["rate"] * 1e3 for name in ("server_loop", "workers")}
         cost.update(loop_ms_per_injected=round(per_injected["server_loop"], 3),
                     workers_ms_per_injected=round(per_injected["workers"], 3),
-                    goodput_bound=round(1 - (args.factor - 1) * refused_ms / sum(per_injected.values()), 3))
+                    goodput_bound=goodput_bound(args.factor, refused_ms, sum(per_injected.values())))
     measured = {
         "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
         "capacity_generator": measuring.name,
@@ -271,6 +312,12 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
     return [{**measured, "generator": generator.name,
              **overload_figures(overload, cpu, args.timeout, args.duration, capacity, closed_loop, 2 * p50 + 0.005)}
             for generator, overload, cpu in overloads]
+
+
+def goodput_bound(factor: float, refused_ms: float, injected_ms: float) -> float:
+    """The fraction of capacity left for injections at ``factor`` x capacity on a fixed CPU share, when each refusal
+    costs ``refused_ms`` and each injection ``injected_ms`` (loop and workers)."""
+    return round(1 - (factor - 1) * refused_ms / injected_ms, 3)
 
 
 def overload_figures(overload: dict[str, Any], cpu: dict[str, float], deadline: float, duration: float,
@@ -308,10 +355,17 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         generators = [g for i, g in enumerate(generators) if g.name not in {o.name for o in generators[:i]}]
         results = []
         for index, pod in enumerate(args.pods.split(",")):
+            floor_ms = await front_end_floor(pod, tls, generators[0])
             trees: list[Path | None] = [None] if args.baseline is None else [args.baseline.resolve(), None]
             for tree in (trees if index % 2 == 0 else trees[::-1]):
                 overloading = generators if index % 2 == 0 else generators[::-1]
-                results += await run_class(pod, args, tls, generators[0], overloading, tree)
+                for result in await run_class(pod, args, tls, generators[0], overloading, tree):
+                    cost = result["cpu_per_admission"]
+                    cost["floor_ms_per_refused"] = round(floor_ms, 3)
+                    if "workers_ms_per_injected" in cost:
+                        cost["floor_goodput_bound"] = goodput_bound(
+                            args.factor, floor_ms, cost["loop_ms_per_injected"] + cost["workers_ms_per_injected"])
+                    results.append(result)
         return results
 
 
@@ -340,7 +394,9 @@ def report(results: list[dict[str, Any]]) -> str:
         cost = r["cpu_per_admission"]
         lines.append(f"  CPU per admission (ms): loop {cost['loop_ms_per_refused']} per refused, "
                      f"{cost.get('loop_ms_per_injected')} per injected + workers {cost.get('workers_ms_per_injected')}"
-                     f" -> goodput bound at {r['factor']:g}x on a fixed CPU share {cost.get('goodput_bound')}")
+                     f" -> goodput bound at {r['factor']:g}x on a fixed CPU share {cost.get('goodput_bound')}; a bare "
+                     f"aiohttp TLS handler refuses for {cost['floor_ms_per_refused']} ms, which would bound it at "
+                     f"{cost.get('floor_goodput_bound')}")
         for kind, answer in r["answers"].items():
             lines.append(f"    {answer['count']:>7}  p50 {answer['p50_ms']:>8} ms  {kind}")
     return "\n".join(lines)

@@ -109,6 +109,8 @@ class _Job:
     future: asyncio.Future[bytes]
     attempts: int = 0
     watchdog: asyncio.TimerHandle | None = None
+    sent: float = 0.0
+    """Loop time it was last sent to a worker."""
 
 
 @dataclass(eq=False)
@@ -141,6 +143,8 @@ class _Worker:
     cpu_when_idle: float = 0.0
     """Its CPU seconds as of its last answer: what the job it runs now has used is measured from here."""
     started: float = 0.0
+    answered: float = 0.0
+    """Loop time its last answer was read."""
 
     @property
     def accepting(self) -> bool:
@@ -393,6 +397,7 @@ class WorkerPool:
         """Send with its latest start (the worker drops it unrendered once that has passed); the first job a worker
         holds is running, so its watchdog starts."""
         job.attempts += 1
+        job.sent = now
         worker.jobs.append(job)
         if job.deadline is not None:  # in the worker's clock: loop time lags behind a busy loop
             latest = job.deadline - self._scheduler.times.estimate(job.revision, job.size_class)
@@ -513,14 +518,12 @@ class WorkerPool:
                 break
             if meta_len >= proto.CPU_TIME.size:
                 (worker.cpu_when_idle,) = proto.CPU_TIME.unpack_from(buf, size)
-            service = None
             if meta_len == proto.RESULT_TIMES.size:
-                _, service, answered = proto.RESULT_TIMES.unpack_from(buf, size)
-                self._scheduler.answer_read(time.monotonic() - answered)
+                self._scheduler.answer_read(time.monotonic() - proto.RESULT_TIMES.unpack_from(buf, size)[1])
             body = bytes(buf[size + meta_len:end])
             del buf[:end]
             if kind == proto.RESULT:
-                self._on_result(worker, request_id, status, body, service)
+                self._on_result(worker, request_id, status, body)
             elif kind == proto.LOADED:
                 self._on_loaded(worker, generation, status, body)
             elif kind == proto.RETIRING:
@@ -541,14 +544,20 @@ class WorkerPool:
         if not job.future.done():
             self._scheduler.requeue(job, now)
 
-    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes, service: float | None) -> None:
+    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
+        """The job's time, as admission must count it, runs from when the worker could start it as the loop sees it
+        (sent, or its previous answer read) to this answer read: a loop too busy to keep the worker supplied makes
+        it longer, as it makes throughput lower."""
         assert self._loop is not None
         now = self._loop.time()
         job = worker.jobs.popleft() if worker.jobs else None
         if job is not None:
             if job.watchdog is not None:
                 job.watchdog.cancel()
-            self._scheduler.finished(job, now, None if status == proto.EXPIRED else service)
+            if status == proto.EXPIRED:
+                self._scheduler.unstarted(job)
+            else:
+                self._scheduler.finished(job, now, now - max(job.sent, worker.answered))
             if worker.jobs:
                 self._start_watch(worker, worker.jobs[0])
         if job is not None and job.request_id == request_id and not job.future.done():
@@ -557,10 +566,11 @@ class WorkerPool:
             elif status == proto.EXPIRED:
                 self._last_shed = now
                 render = self._scheduler.times.estimate(job.revision, job.size_class)
-                job.future.set_exception(Overloaded(Refusal("expired", service or 0.0, render)))
+                job.future.set_exception(Overloaded(Refusal("expired", now - job.sent, render)))
             else:
                 job.future.set_exception(JobFailed(body.decode(errors="replace"),
                                                    user_error=status == proto.USER_ERROR))
+        worker.answered = now
         self._dispatch()
 
     def _on_loaded(self, worker: _Worker, generation: int, status: int, body: bytes) -> None:

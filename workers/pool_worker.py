@@ -38,10 +38,9 @@ HEADER = struct.Struct("!BBxxIQII")
 """kind, status, request id, generation, meta length, body length."""
 CPU_TIME = struct.Struct("!d")
 """The worker's CPU seconds so far, sent with every answer: the parent's baseline for the next job's CPU use."""
-RESULT_TIMES = struct.Struct("!ddd")
-"""A RESULT's ``meta``: ``CPU_TIME``, the job's own wall-clock seconds in the worker (its service time, which
-excludes the time it waited in the socket behind other jobs and the parent's delay in reading the answer), and the
-``time.monotonic()`` of the answer (the parent's delay in reading it is how much work a worker should hold)."""
+RESULT_TIMES = struct.Struct("!dd")
+"""A RESULT's ``meta``: ``CPU_TIME``, then the ``time.monotonic()`` of the answer (the parent's delay in reading it
+is how much work a worker should hold)."""
 JOB_START_BY = struct.Struct("!d")
 """Leads a job's ``meta``: the ``time.monotonic()`` by which it must start to finish in time (``inf``: none)."""
 REQUEST_ID_LIMIT = 1 << 32
@@ -212,13 +211,11 @@ def serve(sock: socket.socket, job_spec: str, limits: RenderLimits = RenderLimit
     while (frame := reader.frame()) is not None:
         (kind, _, request_id, generation, _, _), meta, body = frame
         if kind in (JOB, REVIEW_JOB):
-            began = time.monotonic()
             status, answer = _answer_job(jobs.get(generation), kind, generation, meta, body, limits)
             healthy = _healthy(limits)
             if not healthy:
                 sock.sendall(pack(RETIRING))
-            now = time.monotonic()
-            times = RESULT_TIMES.pack(time.process_time(), now - began, now)
+            times = RESULT_TIMES.pack(time.process_time(), time.monotonic())
             sock.sendall(pack(RESULT, status=status, request_id=request_id, generation=generation,
                               meta=times, body=answer))
             if not healthy:

@@ -27,8 +27,9 @@ the policy is deterministic and testable without processes. The rules (also in d
   the answer and sends more. The room is how long the loop recently took to read an answer (moving average), at
   least ``prefetch_seconds`` and at most ``prefetch_limit``: enough work to last until the loop comes back. Another
   revision's job may thus wait one render plus at most the room of fast renders (about what a late loop delays it
-  anyway); a revision not known to be fast never waits behind, nor has work put behind it. Render times are the
-  workers' own service times, so the loop's delays do not inflate them.
+  anyway); a revision not known to be fast never waits behind, nor has work put behind it. A held job's render
+  time counts from the previous answer read, not from when it was sent, so waiting behind others does not inflate
+  it, while a loop too busy to keep the workers supplied does: admission counts the throughput the loop allows.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ J = TypeVar("J", bound=Schedulable)
 @dataclass(frozen=True)
 class Settings:
     standing_target: float = 0.25
-    standing_interval: float = 1.0
+    standing_interval: float = 0.25
     slow_render: float = 0.5
     active_window: float = 5.0
     prefetch_seconds: float = 0.02
@@ -84,7 +85,7 @@ def size_class(size: int) -> int:
 
 
 class RenderTimes:
-    """Moving averages of render time (a worker's service time) per (revision, size class), with fallbacks."""
+    """Moving averages of render time per (revision, size class), with fallbacks."""
 
     def __init__(self) -> None:
         self._by_class: dict[tuple[str, int], float] = {}
@@ -245,7 +246,9 @@ class Scheduler(Generic[J]):
         among running renders (a render past its estimate is assumed to end soon, by its share of the mean)."""
         if len(self._running) < self.workers and self._may_take(revision, now):
             return 0.0
-        ends = [max(r.render - (now - r.started), 0.0) for r in self._running.values()]
+        # Running jobs are kept in dispatch order, so the first ``workers`` are the ones the workers run (a job held
+        # behind another was sent later); admission asks this for every request, prefetch holds many more.
+        ends = [max(r.render - (now - r.started), 0.0) for r in islice(self._running.values(), self.workers)]
         return min(ends, default=0.0)
 
     # ----------------------------------------------------------------- dispatch
@@ -311,12 +314,12 @@ class Scheduler(Generic[J]):
                 return entry
         return None
 
-    def finished(self, job: J, now: float, service: float | None = None) -> None:
-        """A running job ended (result, failure or its worker died): its time feeds the averages, the worker's
-        ``service`` time when it told it, else the time since dispatch."""
+    def finished(self, job: J, now: float, seconds: float | None = None) -> None:
+        """A running job ended (result, failure or its worker died): its time feeds the averages, ``seconds`` when
+        the pool knows better (a held job), else the time since dispatch."""
         running = self._ended(job)
         if running is not None:
-            self.times.observe(job.revision, job.size_class, now - running.started if service is None else service)
+            self.times.observe(job.revision, job.size_class, now - running.started if seconds is None else seconds)
 
     def unstarted(self, job: J) -> None:
         """A job sent to a worker that will never run it (the worker died or retires first) ended, its time not
@@ -357,7 +360,8 @@ class Scheduler(Generic[J]):
         mean = self.times.revision_mean(revision)
         if mean is None or mean > limit:
             return False
-        return not any(r.job.revision == revision and now - r.started > limit for r in self._running.values())
+        oldest = next((r for r in self._running.values() if r.job.revision == revision), None)  # dispatch order
+        return oldest is None or now - oldest.started <= limit
 
     def _others_active(self, revision: str, now: float) -> bool:
         window = self.settings.active_window

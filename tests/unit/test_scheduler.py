@@ -324,7 +324,7 @@ def test_the_room_follows_the_event_loops_delay_in_reading_answers() -> None:
     assert len(h.prefetch(held)) == 22 - 13  # capped at 100 ms in all
 
 
-def test_render_times_are_the_workers_service_times_and_unstarted_jobs_count_none() -> None:
+def test_a_held_jobs_render_time_is_what_the_pool_measured_and_unstarted_jobs_count_none() -> None:
     h = Harness(1, Settings(prefetch_seconds=0.02))
     h.submit("r", "a")
     h.submit("r", "b")
@@ -332,7 +332,7 @@ def test_render_times_are_the_workers_service_times_and_unstarted_jobs_count_non
     b = h.scheduler.next(h.now, lambda job: True, lambda job, why: None, held=[a])
     assert b is None  # no render of "r" finished yet: not known fast
     h.now = 1.0
-    h.scheduler.finished(a, h.now, service=0.004)  # waited in the worker and for the loop: 1 s since dispatch
+    h.scheduler.finished(a, h.now, 0.004)  # sent 1 s ago, but the pool knows it started later
     assert h.scheduler.times.estimate("r", 0) == pytest.approx(0.004)
     b = h.next()
     h.scheduler.unstarted(b)
