@@ -83,6 +83,8 @@ class ConnectionLimits:
     header_timeout: float = 10.0
     idle_timeout: float = 120.0
     write_timeout: float = 10.0
+    shedding_handshakes: int = 32
+    """While admissions are shed, at most this many TLS handshakes run at once (see ``GuardedSite._take``)."""
 
 
 class LoopLag:
@@ -252,6 +254,8 @@ class GuardedSite(web.BaseSite):
         busy the server is. A loop behind without shedding (hostile bodies, a stall) keeps accepting: its requests
         may still be answered in time, and refusing connections would hand an attacker the apiserver's."""
         self.lag: LoopLag | None = None
+        self._handshakes = 0
+        """TLS handshakes under way."""
 
     @property
     def name(self) -> str:
@@ -316,7 +320,7 @@ class GuardedSite(web.BaseSite):
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
 
     def _take(self, sock: socket.socket) -> None:
-        if self.lag is not None and self.lag.behind() and self._shedding is not None and self._shedding():
+        if self._overloaded():
             sock.close()
             self.refused("overloaded")
             return
@@ -326,7 +330,27 @@ class GuardedSite(web.BaseSite):
             return
         connection = _Connection(self, self._runner.server())  # type: ignore[misc]
         self.connections.add(connection)
+        self._handshakes += 1  # counted now: a whole accept batch is taken before any handshake task runs
         connection.handshake = self.loop.create_task(self._handshake(sock, connection))
+        connection.handshake.add_done_callback(self._handshake_ended)
+
+    def _handshake_ended(self, _: asyncio.Task[None]) -> None:
+        self._handshakes -= 1
+
+    @property
+    def handshakes(self) -> int:
+        """TLS handshakes under way."""
+        return self._handshakes
+
+    def _overloaded(self) -> bool:
+        """A new connection is closed before its handshake while admissions are shed and either the loop runs
+        behind or ``shedding_handshakes`` handshakes are already under way: at the onset of an overload the client
+        dials for every request that waits (each admitted one holds its connection until answered), and a storm of
+        handshakes, several times a request's cost each, would make the loop late for the requests it has."""
+        if self._shedding is None or not (self._handshakes >= self.limits.shedding_handshakes
+                                          or (self.lag is not None and self.lag.behind())):
+            return False
+        return self._shedding()
 
     async def _handshake(self, sock: socket.socket, connection: _Connection) -> None:
         """Hand the socket to the event loop (TLS: after the handshake, within ``header_timeout``). The socket

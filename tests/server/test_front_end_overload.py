@@ -5,7 +5,9 @@ webhook port) with real workers:
   from its own first byte;
 - while the event loop runs behind and admissions are being shed, new connections are closed before their
   handshake, and requests on open connections are still answered; a loop behind while nothing is shed (hostile
-  bodies, a stall) keeps accepting.
+  bodies, a stall) keeps accepting;
+- while admissions are being shed, only a few handshakes run at once (4 here): a further new connection is closed
+  before its handshake.
 
 Renders are the fake job's, 0.8 s each; ``?timeout=2s`` leaves a budget of 1.5 s.
 """
@@ -48,7 +50,7 @@ async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     assert runner.server is not None
-    guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16),
+    guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16, shedding_handshakes=4),
                           ssl_context=tls.context, shedding=functools.partial(app[SERVICES].pool.shedding, 30.0))
     stamp_arrivals(runner.server, guarded.arrival)
     await guarded.start()
@@ -134,4 +136,30 @@ async def test_new_connections_are_closed_while_the_loop_runs_behind_and_admissi
         writer.close()
     await eventually_async(lambda: asyncio.sleep(0, site.lag is not None and not site.lag.behind()))
     _, reply = await _admit(site, client_ssl, "after-the-overload")
+    assert reply["response"]["allowed"] is True
+
+
+async def test_while_admissions_are_shed_only_a_few_handshakes_run_at_once(site: GuardedSite,
+                                                                            client_ssl: ssl.SSLContext) -> None:
+    refused: list[str] = []
+    site.refused_event = refused.append
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=client_ssl,
+                                                   server_hostname="localhost")
+    silent = []
+    try:
+        reply = await _on(reader, writer, "shed", "500ms")  # no budget: refused, so admissions are being shed
+        assert "injector overloaded" in reply["response"]["status"]["message"]
+        silent = [await asyncio.open_connection("127.0.0.1", site.port) for _ in range(4)]  # never say hello
+        await eventually_async(lambda: asyncio.sleep(0, site.handshakes == 4))
+        with pytest.raises((OSError, ssl.SSLError, asyncio.IncompleteReadError)):
+            await _admit(site, client_ssl, "fifth-handshake")
+        assert refused == ["overloaded"] and not site.lag.behind()
+        reply = await _on(reader, writer, "open-connection", "10s")  # the open connection is still served
+        assert reply["response"]["allowed"] is True
+    finally:
+        for _, silent_writer in silent:
+            silent_writer.close()
+        writer.close()
+    await eventually_async(lambda: asyncio.sleep(0, site.handshakes == 0))
+    _, reply = await _admit(site, client_ssl, "after-the-handshakes")  # still shedding, but no handshake waits
     assert reply["response"]["allowed"] is True
