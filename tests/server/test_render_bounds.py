@@ -108,7 +108,10 @@ async def test_a_huge_allocation_fails_the_render_and_the_worker_stays_small(
 @pytest.mark.parametrize("held", [False, True], ids=["queued", "held-by-the-worker"])
 async def test_a_worker_left_bloated_by_a_render_answers_and_is_replaced(
         closing: list[WorkerPool], restarts: Restarts, pid_file: Path, tmp_path: Path, held: bool) -> None:
-    pool = await started_pool(RenderLimits(memory_bytes=400 * MIB, render_memory_bytes=None), restarts)  # keeps 250 MiB
+    # Keeps ~250 MiB; building 4e6 strings takes about a second of CPU on a busy machine, which is not what this
+    # test is about: a generous render budget.
+    pool = await started_pool(RenderLimits(memory_bytes=400 * MIB, render_memory_bytes=None, cpu_seconds=30.0),
+                              restarts)
     closing.append(pool)
     if held:  # renders known to be fast: the next job is sent to the busy worker ahead (prefetch)
         for _ in range(3):
