@@ -28,8 +28,12 @@ def serve(port: int, cert: str, key: str) -> None:
         uid = orjson.loads(await request.read())["request"]["uid"]
         return web.Response(body=REFUSAL % uid.encode(), content_type="application/json")
 
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
     app = web.Application()
     app.router.add_route("*", "/inject", refuse)
+    app.router.add_get("/readyz", ready)  # what tests.server.serve_process.wait_ready polls
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     uvloop.install()

@@ -50,6 +50,7 @@ import io
 import json
 import os
 import re
+import ssl
 import sys
 import tempfile
 from pathlib import Path
@@ -236,25 +237,14 @@ async def front_end_floor(pod: str, tls: Path, generator: Generator) -> float:
         sys.executable, str(FLOOR_SERVER), "serve", str(port), str(tls / "tls.crt"), str(tls / "tls.key"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
-        await wait_listening(port, process)
+        await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
+                         ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
         meter = CpuMeter(process.pid)
         return loop_ms_per_request(meter, await generator.run(refusal_plan(
             {"pod": pod, "ca": str(tls / "ca.crt")}, f"https://127.0.0.1:{port}/inject")))
     finally:
         process.terminate()
         await process.wait()
-
-
-async def wait_listening(port: int, process: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline and process.returncode is None:
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"bench/front_end_floor.py did not listen on port {port}")
 
 
 async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Generator,
@@ -269,8 +259,6 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
     url = f"https://127.0.0.1:{port}/inject"
     overloads = []
     try:
-        import ssl
-
         await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
                          ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
         unloaded = await measuring.run({**base, "mode": "sequential", "requests": 60, "url": f"{url}?timeout=10s"})
