@@ -533,16 +533,18 @@ class WorkerPool:
         """It exits after its running job: the jobs it holds behind that one go back to the queue, first."""
         worker.retiring = True
         assert self._loop is not None
-        while len(worker.jobs) > 1:
-            self._unsend(worker.jobs.pop(), self._loop.time())
+        self._requeue_held(worker, self._loop.time())
         self._dispatch()
 
-    def _unsend(self, job: _Job, now: float) -> None:
-        """A job sent to a worker that will never start it: queued again at the head, its try not counted."""
-        job.attempts -= 1
-        self._scheduler.unstarted(job)
-        if not job.future.done():
-            self._scheduler.requeue(job, now)
+    def _requeue_held(self, worker: _Worker, now: float) -> None:
+        """The jobs a worker holds behind its running one, which it will never start: queued again at the head, in
+        their order, their try not counted."""
+        while len(worker.jobs) > 1:
+            job = worker.jobs.pop()
+            job.attempts -= 1
+            self._scheduler.unstarted(job)
+            if not job.future.done():
+                self._scheduler.requeue(job, now)
 
     def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
         """The job's time, as admission must count it, runs from when the worker could start it as the loop sees it
@@ -618,8 +620,7 @@ class WorkerPool:
         assert self._loop is not None
         now = self._loop.time()
         self._loop.create_task(reap(worker.process))
-        while len(worker.jobs) > 1:
-            self._unsend(worker.jobs.pop(), now)
+        self._requeue_held(worker, now)
         job = worker.jobs.pop() if worker.jobs else None
         if job is not None:
             self._scheduler.finished(job, now)
