@@ -24,6 +24,7 @@ import pickle
 import socket
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable
 
 from workers import pool_worker as proto
@@ -400,7 +401,7 @@ class WorkerPool:
         job.sent = now
         worker.jobs.append(job)
         if job.deadline is not None:  # in the worker's clock: loop time lags behind a busy loop
-            latest = job.deadline - self._scheduler.times.estimate(job.revision, job.size_class)
+            latest = job.deadline - self._scheduler.time_to_answer(job)
             proto.JOB_START_BY.pack_into(job.frame, proto.HEADER.size, time.monotonic() + latest - now)
         self._write(worker, job.frame)
         if len(worker.jobs) == 1:
@@ -511,6 +512,7 @@ class WorkerPool:
         buf = worker.inbuf
         buf += data
         size = proto.HEADER.size
+        frames = []
         while len(buf) >= size:
             kind, status, request_id, generation, meta_len, body_len = proto.HEADER.unpack_from(buf)
             end = size + meta_len + body_len
@@ -520,14 +522,31 @@ class WorkerPool:
                 (worker.cpu_when_idle,) = proto.CPU_TIME.unpack_from(buf, size)
             if meta_len == proto.RESULT_TIMES.size:
                 self._scheduler.answer_read(time.monotonic() - proto.RESULT_TIMES.unpack_from(buf, size)[1])
-            body = bytes(buf[size + meta_len:end])
+            frames.append((kind, status, request_id, generation, bytes(buf[size + meta_len:end])))
             del buf[:end]
+        times = iter(self._render_times(worker, [status for kind, status, *_ in frames if kind == proto.RESULT]))
+        for kind, status, request_id, generation, body in frames:
             if kind == proto.RESULT:
-                self._on_result(worker, request_id, status, body)
+                self._on_result(worker, request_id, status, body, next(times))
             elif kind == proto.LOADED:
                 self._on_loaded(worker, generation, status, body)
             elif kind == proto.RETIRING:
                 self._on_retiring(worker)
+
+    def _render_times(self, worker: _Worker, statuses: list[int]) -> list[float]:
+        """The time each answer of one read counts for admission: the worker's answers read together share the
+        time since it could start the first (sent, or its previous answer read), in proportion to their estimates.
+        Counting each from the previous answer's read would give the first all of it and the others nothing, and a
+        moving average that ends every read on zeros would promise several times the real throughput."""
+        assert self._loop is not None
+        jobs = list(islice(worker.jobs, len(statuses)))
+        rendered = [job for job, status in zip(jobs, statuses) if status != proto.EXPIRED]
+        if not rendered:
+            return [0.0] * len(statuses)
+        span = self._loop.time() - max(worker.answered, jobs[0].sent)
+        estimates = {id(job): self._scheduler.times.estimate(job.revision, job.size_class) for job in rendered}
+        total = sum(estimates.values())
+        return [span * estimates.get(id(job), 0.0) / total for job in jobs] + [0.0] * (len(statuses) - len(jobs))
 
     def _on_retiring(self, worker: _Worker) -> None:
         """It exits after its running job: the jobs it holds behind that one go back to the queue, first."""
@@ -546,10 +565,10 @@ class WorkerPool:
             if not job.future.done():
                 self._scheduler.requeue(job, now)
 
-    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes) -> None:
-        """The job's time, as admission must count it, runs from when the worker could start it as the loop sees it
-        (sent, or its previous answer read) to this answer read: a loop too busy to keep the worker supplied makes
-        it longer, as it makes throughput lower."""
+    def _on_result(self, worker: _Worker, request_id: int, status: int, body: bytes, seconds: float) -> None:
+        """``seconds``: the job's time as admission must count it (``_render_times``), from when the worker could
+        start it as the loop sees it to this answer read: a loop too busy to keep the worker supplied makes it
+        longer, as it makes throughput lower."""
         assert self._loop is not None
         now = self._loop.time()
         job = worker.jobs.popleft() if worker.jobs else None
@@ -559,7 +578,7 @@ class WorkerPool:
             if status == proto.EXPIRED:
                 self._scheduler.unstarted(job)
             else:
-                self._scheduler.finished(job, now, now - max(job.sent, worker.answered))
+                self._scheduler.finished(job, now, seconds)
             if worker.jobs:
                 self._start_watch(worker, worker.jobs[0])
         if job is not None and job.request_id == request_id and not job.future.done():

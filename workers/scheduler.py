@@ -207,7 +207,7 @@ class Scheduler(Generic[J]):
             wait = self.estimate_wait(job.revision, now)
             if state.standing.overloaded and wait > self.settings.standing_target:
                 return Refusal("overloaded", wait, render)
-            if now + wait + render > job.deadline:
+            if now + wait + render + self._answer_delay > job.deadline:
                 return Refusal("deadline", wait, render)
         self._enqueue(state, _Entry(job, now, render))
         return None
@@ -230,6 +230,11 @@ class Scheduler(Generic[J]):
                 state.queued_render -= entry.render
                 return True
         return False
+
+    def time_to_answer(self, job: J) -> float:
+        """Estimated seconds from a job's start until the event loop has read its answer: its render plus how late
+        the loop recently read answers (a job must be answered, not just rendered, by its deadline)."""
+        return self.times.estimate(job.revision, job.size_class) + self._answer_delay
 
     def estimate_wait(self, revision: str, now: float) -> float:
         """Seconds until a job of ``revision`` queued now would start."""
@@ -301,7 +306,7 @@ class Scheduler(Generic[J]):
         for entry in list(state.queue):
             job = entry.job
             render = self.times.estimate(job.revision, job.size_class)
-            if job.deadline is not None and now + render > job.deadline:
+            if job.deadline is not None and now + render + self._answer_delay > job.deadline:
                 state.queue.remove(entry)
                 state.queued_render -= entry.render
                 drop(job, Refusal("expired", now - entry.enqueued, render))

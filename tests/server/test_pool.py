@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -156,3 +157,19 @@ async def test_a_held_job_that_cannot_start_in_time_is_answered_unrendered(pool:
     assert refused.value.reason == "expired"
     assert not record.exists(), "never rendered"
     assert b"default/1/" in await pool.submit(1, _pod(), FACTS)
+
+
+async def test_answers_read_together_share_the_time_the_worker_had(pool: WorkerPool) -> None:
+    """A busy event loop reads a worker's held answers in one go: they split the time since the first could
+    start. Counting each from the previous read would give the first all of it and the rest none, and the moving
+    average, ending on those zeros, would promise admission a multiple of the real throughput."""
+    jobs = [asyncio.ensure_future(pool.submit(1, _pod(name, **{"test/sleep": "0.01"}), FACTS)) for name in "abcde"]
+    await asyncio.sleep(0)
+    assert pool.queue_depth == 0 and pool.busy == 1, "one running, four held in the worker's socket"
+    time.sleep(0.5)  # the loop is busy elsewhere while the worker answers all five
+    await asyncio.gather(*jobs)
+    with pytest.raises(Overloaded) as refused:  # a hopeless deadline: refused with the render estimate
+        await pool.submit(1, _pod(), FACTS, deadline=asyncio.get_running_loop().time())
+    # Five reads of about 0.1 s move the average from a few ms to about 0.07 s; one of 0.5 s then four of none
+    # would leave it near 0.04 s.
+    assert 0.055 < refused.value.render < 0.5

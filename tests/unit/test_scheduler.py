@@ -345,3 +345,21 @@ def test_request_ids_wrap_within_32_bits_and_skip_zero() -> None:
     assert next_request_id(0) == 1 and next_request_id(41) == 42
     assert next_request_id(REQUEST_ID_LIMIT - 2) == REQUEST_ID_LIMIT - 1
     assert next_request_id(REQUEST_ID_LIMIT - 1) == 1
+
+
+def test_a_job_must_be_answered_not_only_rendered_by_its_deadline() -> None:
+    """The loop's delay in reading answers counts: a job that would render in time but be read late is refused on
+    arrival, and a queued one that could no longer be read in time is dropped unrendered."""
+    h = Harness(1)
+    h.learn("r", 0.01)
+    assert h.submit("r", "fits", deadline=0.05) is None
+    assert h.next().name == "fits"
+    for _ in range(50):
+        h.scheduler.answer_read(0.08)
+    refusal = h.submit("r", "read-late", deadline=0.05)
+    assert refusal is not None and refusal.reason == "deadline"
+    assert h.submit("r", "queued", deadline=0.2) is None  # 0.01 left of the running one + 0.01 + 0.08: fits
+    h.now = 0.15
+    h.finish(h.running[0])
+    assert h.next() is None
+    assert [(job.name, why.reason) for job, why in h.dropped] == [("queued", "expired")]
