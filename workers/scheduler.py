@@ -17,9 +17,11 @@ the policy is deterministic and testable without processes. The rules (also in d
   size class.
 - **Standing queues (CoDel-style).** A queue is good when it absorbs a burst and bad when it stands: when every job
   a revision dispatched for ``standing_interval`` waited longer than ``standing_target``, the revision is overloaded
-  and admits only what starts within ``standing_target``, until its queue delay falls under half of that. Under
-  sustained overload the requests admitted are answered quickly, the rest are refused at once (not after waiting
-  out their deadline), and the queue left when the load stops drains within ``standing_target``.
+  and admits only what starts within ``standing_target``, until its arrivals have fit that for ``standing_interval``
+  or its queue drained. Under sustained overload the requests admitted are answered quickly, the rest are refused
+  at once (not after waiting out their deadline), and the queue left when the load stops drains within
+  ``standing_target``. (One short wait is no sign the overload ended: estimates swing, and leaving on one let the
+  queue refill to the deadline, to be dropped unrendered, every few seconds.)
 - **Dispatch.** A queued job that can no longer finish by its deadline is dropped, never rendered.
 - **Prefetch.** A worker busy with work of known-fast revisions may be sent more known-fast jobs while what it holds
   but has not started is estimated within its room, in the capped pass only (revisions keep their shares). It
@@ -120,17 +122,30 @@ class _Standing:
 
     above_since: float | None = None
     overloaded: bool = False
+    last_refused: float = -math.inf
+    """When an arrival was last refused for not starting within the target (or the state began)."""
 
     def dispatched(self, waited: float, now: float, settings: Settings) -> None:
         if self.overloaded:
-            if waited < settings.standing_target / 2:
-                self.overloaded, self.above_since = False, None
-        elif waited <= settings.standing_target:
+            return
+        if waited <= settings.standing_target:
             self.above_since = None
         elif self.above_since is None:
             self.above_since = now
         elif now - self.above_since >= settings.standing_interval:
-            self.overloaded = True
+            self.overloaded, self.last_refused = True, now
+
+    def refuses(self, wait: float, now: float, settings: Settings) -> bool:
+        """Whether an arrival estimated to wait ``wait`` is refused; the state ends once arrivals have fit the target
+        for an interval (the load fell to what the workers serve), as it does when the queue drains."""
+        if not self.overloaded:
+            return False
+        if wait > settings.standing_target:
+            self.last_refused = now
+            return True
+        if now - self.last_refused >= settings.standing_interval:
+            self.overloaded, self.above_since = False, None
+        return False
 
     def drained(self) -> None:
         self.overloaded, self.above_since = False, None
@@ -205,7 +220,7 @@ class Scheduler(Generic[J]):
         render = self.times.estimate(job.revision, job.size_class)
         if job.deadline is not None:
             wait = self.estimate_wait(job.revision, now)
-            if state.standing.overloaded and wait > self.settings.standing_target:
+            if state.standing.refuses(wait, now, self.settings):
                 return Refusal("overloaded", wait, render)
             if now + wait + render + self._answer_delay > job.deadline:
                 return Refusal("deadline", wait, render)

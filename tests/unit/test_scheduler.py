@@ -363,3 +363,30 @@ def test_a_job_must_be_answered_not_only_rendered_by_its_deadline() -> None:
     h.finish(h.running[0])
     assert h.next() is None
     assert [(job.name, why.reason) for job, why in h.dropped] == [("queued", "expired")]
+
+
+def test_overload_lasts_while_arrivals_are_refused_and_ends_when_they_fit_the_target() -> None:
+    """One short wait (a job requeued after its worker died; estimates swing) does not end it, so the queue is not
+    refilled to the deadline; arrivals that have fit the target for an interval do, though the queue never drained."""
+    h = Harness(1, Settings(standing_target=0.25, standing_interval=0.25))
+    h.learn("r", 0.01)
+    for index in range(100):  # a second of work: it stands
+        h.submit("r", f"b{index}", deadline=h.now + 30.0)
+    while not h.scheduler.overloaded("r"):
+        h.finish(h.next(), 0.01)
+    died = h.next()  # its worker died: it goes back to the head of the queue and starts again at once
+    h.running.remove(died)
+    h.scheduler.unstarted(died)
+    h.scheduler.requeue(died, h.now)
+    assert h.next() is died
+    assert h.scheduler.overloaded("r")
+    assert h.submit("r", "refused", deadline=h.now + 30.0) is not None
+    ended_with_queue = None
+    for index in range(60):  # arrivals at the service rate: refused while the queue is long, then they fit
+        h.finish(h.running[0], 0.01)
+        h.next()
+        h.submit("r", f"a{index}", deadline=h.now + 30.0)
+        if not h.scheduler.overloaded("r"):
+            ended_with_queue = len(h.scheduler)
+            break
+    assert ended_with_queue, "overload ended while jobs were still queued"
