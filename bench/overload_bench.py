@@ -2,7 +2,7 @@
 
     python bench/overload_bench.py [--pods standard,large] [--factor 5] [--duration 30] [--timeout 2]
                                    [--workers 2] [--generator go|python|go,python] [--baseline DIR]
-                                   [--json]
+                                   [--server-cpus 0] [--json]
 
 For each pod class, against a fresh ``injector serve`` (embedded default config, loopback TLS), with the load
 generator in its own process and session. The generator shares the machine's cores with the server, while
@@ -36,6 +36,10 @@ visible, and so is the wait for a connection (TLS handshakes on a busy server). 
 server's event loop, its workers, the load generator and every other process on the machine is reported for the
 capacity run and the overload: the generator and the server share the machine's cores, and so do other jobs on a
 shared machine.
+``--server-cpus LIST`` gives the server (its loop, its workers, and the bare handler) those CPUs and the load
+generator the others, as a webhook pod with a CPU limit runs beside a kube-apiserver on other cores: the generator's
+CPU, which grows with the offered load (about 0.3 of a core at 5x), then no longer comes out of the server's share,
+and capacity and overload are measured on the same CPUs. Without it they share every core.
 ``--baseline DIR`` measures the server from another source tree too (``git archive <commit> | tar -x -C DIR``),
 alternating which goes first per pod class, so before/after figures come from one run. Loopback only, bounded
 (one to two minutes per pod class and server).
@@ -73,10 +77,11 @@ class Generator:
     of bench/vs_istio/go/loadgen) or bench/loadgen.py. Both read the requests file written here from loadgen.py's
     pod classes, once per class, so their CPU is the sending alone."""
 
-    def __init__(self, binary: Path | None, workdir: Path) -> None:
+    def __init__(self, binary: Path | None, workdir: Path, cpus: set[int] | None = None) -> None:
         self.binary = binary
         self.name = "go" if binary is not None else "python"
         self.workdir = workdir
+        self.cpus = cpus
         self._requests: dict[str, Path] = {}
         self._runs = 0
 
@@ -97,10 +102,30 @@ class Generator:
                    else [sys.executable, loadgen.__file__, plan_file.read_text(), str(out)])
         # Its own session: where the kernel groups CPU by session (autogroup), the generator takes its share from
         # no one but itself, as kube-apiserver runs on other cores than the webhook.
-        process = await asyncio.create_subprocess_exec(*command, start_new_session=True)
+        process = await asyncio.create_subprocess_exec(*command, start_new_session=True, **on_cpus(self.cpus))
         if await process.wait() != 0:
             raise SystemExit(f"{self.name} load generator failed ({process.returncode})")
         return json.loads(out.read_bytes())
+
+
+def on_cpus(cpus: set[int] | None) -> dict[str, Any]:
+    """``create_subprocess_exec`` arguments that start a process (and every thread and child it makes) on ``cpus``
+    only; none when ``cpus`` is None."""
+    if cpus is None:
+        return {}
+    return {"preexec_fn": lambda: os.sched_setaffinity(0, cpus)}
+
+
+def cpu_list(text: str) -> set[int]:
+    """``--server-cpus``: CPUs of this machine, leaving at least one for the load generator."""
+    try:
+        cpus = {int(part) for part in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated CPU numbers, not {text!r}") from None
+    available = os.sched_getaffinity(0)
+    if not cpus or not cpus < available:
+        raise argparse.ArgumentTypeError(f"expected some but not all of the CPUs {sorted(available)}, not {text!r}")
+    return cpus
 
 
 def generator_names(text: str) -> list[str]:
@@ -229,13 +254,13 @@ def loop_ms_per_request(meter: CpuMeter, run: dict[str, Any]) -> float:
     return meter.cores(run)["server_loop"] * run["wall_seconds"] / len(run["records"]) * 1e3
 
 
-async def front_end_floor(pod: str, tls: Path, generator: Generator) -> float:
+async def front_end_floor(pod: str, tls: Path, generator: Generator, server_cpus: set[int] | None) -> float:
     """Milliseconds of CPU per refused request of bench/front_end_floor.py (a bare aiohttp + uvloop TLS handler),
     driven as the injector's refusals are."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(FLOOR_SERVER), "serve", str(port), str(tls / "tls.crt"), str(tls / "tls.key"),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, **on_cpus(server_cpus))
     try:
         await wait_ready(f"https://127.0.0.1:{port}/readyz", process,
                          ssl_context=ssl.create_default_context(cafile=str(tls / "ca.crt")))
@@ -254,7 +279,8 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
     port = free_port()
     process = await start_serve(port, "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file",
                                 str(tls / "tls.key"), "--workers", str(args.workers), "--log-level", "error",
-                                tree=tree, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                                tree=tree, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                                **on_cpus(args.server_cpus))
     base = {"pod": pod, "ca": str(tls / "ca.crt")}
     url = f"https://127.0.0.1:{port}/inject"
     overloads = []
@@ -292,6 +318,7 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
                     goodput_bound=goodput_bound(args.factor, refused_ms, sum(per_injected.values())))
     measured = {
         "pod": pod, "server": str(tree) if tree is not None else "this checkout", "workers": args.workers,
+        "server_cpus": sorted(args.server_cpus) if args.server_cpus is not None else "shared",
         "capacity_generator": measuring.name,
         "unloaded_p50_ms": round(p50 * 1000, 1), "closed_loop_per_s": round(closed_loop, 1),
         "capacity_per_s": round(capacity, 1), "capacity_steps": steps,
@@ -339,11 +366,13 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         tls = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
             assert run_certs("--dns-name", "127.0.0.1", "--out-dir", str(tls)) == 0
-        generators = [Generator(go_generator_binary() if name == "go" else None, tls) for name in args.generator]
+        generator_cpus = None if args.server_cpus is None else os.sched_getaffinity(0) - args.server_cpus
+        generators = [Generator(go_generator_binary() if name == "go" else None, tls, generator_cpus)
+                      for name in args.generator]
         generators = [g for i, g in enumerate(generators) if g.name not in {o.name for o in generators[:i]}]
         results = []
         for index, pod in enumerate(args.pods.split(",")):
-            floor_ms = await front_end_floor(pod, tls, generators[0])
+            floor_ms = await front_end_floor(pod, tls, generators[0], args.server_cpus)
             trees: list[Path | None] = [None] if args.baseline is None else [args.baseline.resolve(), None]
             for tree in (trees if index % 2 == 0 else trees[::-1]):
                 overloading = generators if index % 2 == 0 else generators[::-1]
@@ -364,8 +393,9 @@ def _cpu(cores: dict[str, float]) -> str:
 def report(results: list[dict[str, Any]]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r['pod']} ({r['server']}; capacity with the {r['capacity_generator']} load generator, overload "
-                     f"with the {r['generator']} one): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
+        cpus = r["server_cpus"]
+        lines.append(f"{r['pod']} ({r['server']}; server on CPUs {cpus}, capacity with the {r['capacity_generator']} "
+                     f"load generator, overload with the {r['generator']} one): capacity {r['capacity_per_s']}/s sustained with 0 late replies "
                      f"(closed loop {r['closed_loop_per_s']}/s; unloaded p50 {r['unloaded_p50_ms']} ms), "
                      f"offered {r['offered_per_s']}/s, sent {r['sent']}")
         for step in r["capacity_steps"]:
@@ -401,6 +431,8 @@ if __name__ == "__main__":
     cli.add_argument("--generator", type=generator_names, default=["go"],
                      help="load generator: go (bench/vs_istio/go/loadgen; python when Go is unavailable) or python; "
                           "go,python measures capacity with the first and overloads the same server with each")
+    cli.add_argument("--server-cpus", type=cpu_list,
+                     help="run the server on these CPUs (e.g. 0) and the load generator on the others")
     cli.add_argument("--json", action="store_true", help="print JSON instead of the summary")
     arguments = cli.parse_args()
     outcome = asyncio.run(main(arguments))

@@ -7,11 +7,15 @@ only, cached); without a Go toolchain its cases skip.
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
 import collections
 import contextlib
 import io
+import os
 import re
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -143,3 +147,21 @@ def test_the_benchmark_falls_back_to_the_python_generator_with_a_note(monkeypatc
     monkeypatch.setattr(peers, "ensure_loadgen", no_go)
     assert overload_bench.go_generator_binary() is None
     assert "using the Python load generator" in capsys.readouterr().err
+
+
+async def test_server_cpus_pin_a_process_and_leave_the_generator_the_rest() -> None:
+    """``--server-cpus``: a process started with ``on_cpus`` runs (with every thread and child) on those CPUs only."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        pytest.skip("pinning needs two CPUs: one for the server, one for the generator")
+    server = overload_bench.cpu_list(str(available[0]))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os, subprocess, sys; print(sorted(os.sched_getaffinity(0))); "
+        "subprocess.run([sys.executable, '-c', 'import os; print(sorted(os.sched_getaffinity(0)))'])",
+        stdout=asyncio.subprocess.PIPE, **overload_bench.on_cpus(server))
+    out, _ = await child.communicate()
+    assert out.decode().split("\n")[:2] == [str([available[0]])] * 2
+    for wrong in (",".join(map(str, available)), "x", str(max(available) + 1)):  # all, not numbers, not here
+        with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+            overload_bench.cpu_list(wrong)
+    assert overload_bench.on_cpus(None) == {}
