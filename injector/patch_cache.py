@@ -9,15 +9,16 @@ first, a pod larger than 1/64 of the bound is not kept, and a retired generation
 """
 from __future__ import annotations
 
-import pickle
 from collections import OrderedDict
 from typing import Any
 
-DEFAULT_MAX_BYTES = 4 << 20
-_ENTRY_OVERHEAD = 200
-"""Approximate bytes of a cache entry besides its key and patch (tuple, dict slot, bytes headers)."""
+from workers.facts import RequestFacts
 
-Key = tuple[int, bytes, bytes]
+DEFAULT_MAX_BYTES = 4 << 20
+_ENTRY_OVERHEAD = 300
+"""Approximate bytes of a cache entry besides its pod and patch (the facts, tuples, dict slot, bytes headers)."""
+
+Key = tuple[int, tuple[Any, ...], bytes]
 
 
 class PatchCache:
@@ -34,12 +35,12 @@ class PatchCache:
         the many ordinary ones."""
         return self.max_bytes // 64
 
-    def key(self, generation: int, facts: Any, pod_json: bytes) -> Key | None:
+    def key(self, generation: int, facts: RequestFacts, pod_json: bytes) -> Key | None:
         """None for a pod too large to be kept (it is never looked up either: hashing it would be wasted). Facts
-        are pickled: they are a small frozen dataclass holding a dict, so not hashable themselves."""
+        hold a dict, so they are not hashable themselves: their ``identity`` stands for them."""
         if len(pod_json) > self.max_entry_bytes:
             return None
-        return generation, pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL), pod_json
+        return generation, facts.identity(), pod_json
 
     def get(self, key: Key | None) -> bytes | None:
         if key is None:
@@ -71,4 +72,4 @@ class PatchCache:
 
 
 def _cost(key: Key, patch: bytes) -> int:
-    return len(key[1]) + len(key[2]) + len(patch) + _ENTRY_OVERHEAD
+    return len(key[2]) + len(patch) + _ENTRY_OVERHEAD
