@@ -92,10 +92,13 @@ class Overloaded(PoolError):
     """The job was refused, not run: it could not finish before its deadline (see ``workers.scheduler``)."""
 
     def __init__(self, refusal: Refusal) -> None:
-        super().__init__(f"{refusal.reason}: estimated wait {refusal.wait:.2f}s + render {refusal.render:.2f}s")
+        super().__init__()  # the text is made only if asked for: under overload most refusals never print it
         self.reason = refusal.reason
         self.wait = refusal.wait
         self.render = refusal.render
+
+    def __str__(self) -> str:
+        return f"{self.reason}: estimated wait {self.wait:.2f}s + render {self.render:.2f}s"
 
 
 @dataclass(eq=False)
@@ -324,7 +327,14 @@ class WorkerPool:
 
     async def submit(self, generation: int, pod_json: bytes, facts: Any, *, revision: str = "",
                      deadline: float | None = None, in_review: bool = False) -> bytes:
-        """Render one pod; returns the patch bytes. Cancel to abandon the job.
+        """Render one pod; returns the patch bytes. Cancel to abandon the job. ``enqueue`` then ``result``."""
+        return await self.result(self.enqueue(generation, pod_json, facts, revision=revision, deadline=deadline,
+                                              in_review=in_review))
+
+    def enqueue(self, generation: int, pod_json: bytes, facts: Any, *, revision: str = "",
+                deadline: float | None = None, in_review: bool = False) -> _Job:
+        """Queue one pod's render; ``result(job)`` awaits its patch. Synchronous, so that a refusal (under overload,
+        most admissions) costs the event loop no coroutine and no timer.
 
         ``deadline`` (loop time) is when the answer is no longer useful: a job that cannot finish by then is
         refused at once with Overloaded, or dropped unrendered if it becomes hopeless while queued. ``revision``
@@ -346,6 +356,10 @@ class WorkerPool:
         job.frame = bytearray(proto.pack(proto.REVIEW_JOB if in_review else proto.JOB, request_id=job.request_id,
                                          generation=generation, meta=proto.job_meta(math.inf, facts), body=pod_json))
         self._dispatch()
+        return job
+
+    async def result(self, job: _Job) -> bytes:
+        """The patch of a queued job (``enqueue``). Cancel to abandon the job."""
         try:
             return await job.future
         except asyncio.CancelledError:
