@@ -128,10 +128,11 @@ def stamp_arrivals(server: web.Server, arrival: Callable[[web.BaseRequest], floa
     requests of a server not stamped count from the handler's start).
     """
     make_request = server.request_factory
+    loop = asyncio.get_running_loop()  # the server's; looked up once, not per request (a system call in 3.11)
 
     def stamped(*args: Any) -> web.BaseRequest:
         request = make_request(*args)
-        now = asyncio.get_running_loop().time()
+        now = loop.time()
         seen = arrival(request) if arrival is not None else None
         request[ARRIVED] = now if seen is None else min(now, seen)
         return request
@@ -189,16 +190,45 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def _read_body(request: web.Request, limit: int, deadline: float) -> bytes | None:
+    """``_read_limited`` by ``deadline`` (loop time; TimeoutError after it). A body already received in full (the
+    usual case: the apiserver sends a review at once) is taken as it is, without the timer and the chunk loop."""
+    content = request.content
+    if content.is_eof():  # nothing left to wait for, so no deadline to keep
+        body = content.read_nowait()  # raises the payload's error (bad compression), as reading it would
+        return body if len(body) <= limit else None
+    async with asyncio.timeout_at(deadline):
+        return await _read_limited(request, limit)
+
+
+TIMEOUT_CACHE_SIZE = 64
+"""Distinct query strings whose ``timeout`` is remembered: the apiserver sends one per webhook configuration."""
+_TIMEOUTS: dict[tuple[str, float], float] = {}
+
+
+def _request_timeout(request: web.Request, default: float) -> float:
+    """``urlpath.request_timeout`` of the request's ``?timeout=``, remembered per raw query string: parsing the
+    query and the duration cost more than the rest of a refused admission's decision."""
+    key = (request.rel_url.raw_query_string, default)
+    timeout = _TIMEOUTS.get(key)
+    if timeout is None:
+        timeout = urlpath.request_timeout(request.query.get("timeout"), default)
+        if len(_TIMEOUTS) >= TIMEOUT_CACHE_SIZE:  # clients choose query strings: keep the cache bounded
+            del _TIMEOUTS[next(iter(_TIMEOUTS))]
+        _TIMEOUTS[key] = timeout
+    return timeout
+
+
 # ------------------------------------------------------------------------------------------------ admission
 
 async def handle_inject(request: web.Request) -> web.StreamResponse:
     """Every /inject route. Istio accepts any method; so do we."""
     services = request.app[SERVICES]
-    loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()  # once per request: in Python 3.11 each call is a getpid() system call
     started = request.get(ARRIVED) or loop.time()
     revision, outcome, reason = "", "http_error", "internal"  # what an unexpected exception counts as
     try:
-        response, revision, verdict = await _inject(request, services, started)
+        response, revision, verdict = await _inject(request, services, loop, started)
         outcome, reason = verdict.outcome, verdict.reason
         return response
     finally:
@@ -206,13 +236,12 @@ async def handle_inject(request: web.Request) -> web.StreamResponse:
         services.metrics.observe_admission(label, outcome, reason, loop.time() - started)
 
 
-async def _inject(request: web.Request, services: Services, started: float) -> Answer:
+async def _inject(request: web.Request, services: Services, loop: asyncio.AbstractEventLoop,
+                  started: float) -> Answer:
     limit = services.options.max_body_bytes
-    timeout = urlpath.request_timeout(request.query.get("timeout"), services.options.default_timeout)
-    loop = asyncio.get_running_loop()
+    timeout = _request_timeout(request, services.options.default_timeout)
     try:  # a client sending its body slowly must not hold the connection past the apiserver's own deadline
-        async with asyncio.timeout_at(started + timeout):
-            body = await _read_limited(request, limit)
+        body = await _read_body(request, limit, started + timeout)
     except TimeoutError:
         return _http_error(request, 408, f"request body not received within {loop.time() - started:.2f}s",
                            "body_timeout", close=True)
@@ -229,7 +258,7 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
     except (admission.ReviewError, admission.RequestError) as exc:
         api_version = exc.api_version if isinstance(exc, admission.RequestError) else None
         verdict = Verdict(False, "denied", "decode", str(exc))
-        _log_admission(request, None, "", verdict, started)
+        _log_admission(request, None, "", verdict, loop.time() - started)
         return _review_response(admission.encode_response(api_version, "", allowed=False,
                                                           message=str(exc))), "", verdict
     try:
@@ -238,7 +267,7 @@ async def _inject(request: web.Request, services: Services, started: float) -> A
         log.exception("internal error admitting pod %s (uid %s)", admission.pod_name(review.pod, review.namespace),
                       review.uid)
         revision, verdict = "", Verdict(False, "denied", "internal", "internal error in the sidecar injector")
-    _log_admission(request, review, revision, verdict, started)
+    _log_admission(request, review, revision, verdict, loop.time() - started)
     return _review_response(admission.encode_response(
         review.api_version, review.uid, allowed=verdict.allowed, message=verdict.message,
         patch=verdict.patch)), revision, verdict
@@ -305,16 +334,17 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
             return revision, Verdict(True, "injected", decision.code, patch=patch)
     budget = max(timeout - services.options.deadline_margin, 0.0)
     deadline = started + budget
-    try:
+    try:  # queueing is synchronous: a refusal, the common case under overload, needs no timer
+        job = services.pool.enqueue(snapshot.generation, pod_json, facts, revision=revision, deadline=deadline,
+                                    in_review=review.pod_in_review)
         async with asyncio.timeout_at(deadline):
-            patch = await services.pool.submit(snapshot.generation, pod_json, facts, revision=revision,
-                                               deadline=deadline, in_review=review.pod_in_review)
+            patch = await services.pool.result(job)
     except TimeoutError:
         return revision, Verdict(False, "denied", "timeout",
                                  f"injection of pod {name} timed out after {budget:.2f}s "
                                  f"(the apiserver waits {timeout:g}s)")
     except Overloaded as exc:
-        services.metrics.shed.labels(exc.reason, revision).inc()
+        services.metrics.count_shed(exc.reason, revision)
         return revision, Verdict(False, "denied", "overloaded", _overload_message(name, revision, budget, exc))
     except JobFailed as exc:
         kind = "injection" if exc.user_error else "internal"
@@ -337,8 +367,12 @@ def _overload_message(name: str, revision: str, budget: float, exc: Overloaded) 
 
 
 def _log_admission(request: web.Request, review: admission.AdmissionRequest | None, revision: str,
-                   verdict: Verdict, started: float) -> None:
-    latency = asyncio.get_running_loop().time() - started
+                   verdict: Verdict, latency: float) -> None:
+    """One line per admission: a denial at warning level (rate-limited), anything else at info. The record is not
+    built when its level is off (a busy server refusing thousands a second would build them only to drop them)."""
+    denied = verdict.outcome == "denied"
+    if not admission_log.isEnabledFor(logging.WARNING if denied else logging.INFO):
+        return
     pod = review.pod if review is not None else None
     metadata = (pod or {}).get("metadata") or {}
     fields = {
@@ -353,7 +387,7 @@ def _log_admission(request: web.Request, review: admission.AdmissionRequest | No
     }
     if verdict.message is not None:
         fields["message"] = verdict.message
-    if verdict.outcome == "denied":  # a flood of bad requests must not flood the log
+    if denied:  # a flood of bad requests must not flood the log
         admission_log.warning("admission", extra={"fields": fields, "rate_limit": f"denied:{verdict.reason}"})
     else:
         admission_log.info("admission", extra={"fields": fields})

@@ -126,6 +126,8 @@ class InjectorMetrics:
                                           registry=registry)
 
         self._admission_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._failure_children: dict[str, Counter] = {}
+        self._shed_children: dict[tuple[str, str], Counter] = {}
 
     # ------------------------------------------------------------------------------------------ updates
 
@@ -135,19 +137,32 @@ class InjectorMetrics:
         self.requests.inc()
         self.duration.observe(seconds)
         if outcome == "http_error":
-            self.failure.labels(failure_type).inc()
+            self._failure(failure_type).inc()
         else:
             self.success.inc()
             if outcome == "skipped":
                 self.skip.inc()
             elif outcome == "denied":
-                self.failure.labels(failure_type).inc()
+                self._failure(failure_type).inc()
         children = self._admission_children.get((revision, outcome))
         if children is None:
             children = self._admission_children[(revision, outcome)] = (
                 self.admissions.labels(revision, outcome), self.admission_duration.labels(revision))
         children[0].inc()
         children[1].observe(seconds)
+
+    def _failure(self, failure_type: str) -> Counter:
+        child = self._failure_children.get(failure_type)
+        if child is None:
+            child = self._failure_children[failure_type] = self.failure.labels(failure_type)
+        return child
+
+    def count_shed(self, reason: str, revision: str) -> None:
+        """One admission refused unrendered (``shed``); its child is cached like ``observe_admission``'s."""
+        child = self._shed_children.get((reason, revision))
+        if child is None:
+            child = self._shed_children[(reason, revision)] = self.shed.labels(reason, revision)
+        child.inc()
 
     def revision_installed(self, revision: str, generation: int) -> None:
         self.config_generation.labels(revision).set(generation)
