@@ -55,3 +55,19 @@ def test_forget_drops_one_generation() -> None:
     cache.forget(1)
     assert cache.get(_key(generation=1)) is None and cache.get(_key(generation=2)) == b"new"
     assert cache.size == _cost(_key(generation=2), b"new")
+
+
+def test_facts_identity_tells_every_field_apart() -> None:
+    """The cache key stands for the facts by their identity: a field it missed would serve one pod's patch to
+    another whose facts differ."""
+    import dataclasses
+
+    base = RequestFacts()
+    changed = {"namespace": "ns", "revision": "canary", "path_env": {"ISTIO_META_NETWORK": "n1"},
+               "native_sidecars": True, "proxy_uid": 1000, "proxy_gid": 1000, "compliance_policy": "fips-140-2",
+               "platform": "openshift", "webhook": False}
+    assert set(changed) == {field.name for field in dataclasses.fields(RequestFacts)}
+    for name, value in changed.items():
+        assert dataclasses.replace(base, **{name: value}).identity() != base.identity(), name
+    assert RequestFacts(path_env={"A": "1"}).identity() == RequestFacts(path_env={"A": "1"}).identity()
+    hash(RequestFacts(path_env={"A": "1"}).identity())
