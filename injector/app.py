@@ -21,6 +21,7 @@ from aiohttp import web
 from injector import admission, urlpath
 from injector.decision import should_inject
 from injector.lazy_review import read_lazily
+from injector.logging_setup import warn_limited
 from injector.metrics import InjectorMetrics
 from injector.patch_cache import PatchCache
 from injector.revision_loader import RevisionLoader
@@ -368,29 +369,31 @@ def _overload_message(name: str, revision: str, budget: float, exc: Overloaded) 
 
 def _log_admission(request: web.Request, review: admission.AdmissionRequest | None, revision: str,
                    verdict: Verdict, latency: float) -> None:
-    """One line per admission: a denial at warning level (rate-limited), anything else at info. The record is not
-    built when its level is off (a busy server refusing thousands a second would build them only to drop them)."""
-    denied = verdict.outcome == "denied"
-    if not admission_log.isEnabledFor(logging.WARNING if denied else logging.INFO):
-        return
-    pod = review.pod if review is not None else None
-    metadata = (pod or {}).get("metadata") or {}
-    fields = {
-        "uid": review.uid if review is not None else "",
-        "namespace": metadata.get("namespace") or (review.namespace if review is not None else ""),
-        "pod": metadata.get("name") or metadata.get("generateName") or "",
-        "revision": revision,
-        "reason": verdict.reason,
-        "outcome": verdict.outcome,
-        "latency_ms": round(latency * 1000, 3),
-        "path": request.path,
-    }
-    if verdict.message is not None:
-        fields["message"] = verdict.message
-    if denied:  # a flood of bad requests must not flood the log
-        admission_log.warning("admission", extra={"fields": fields, "rate_limit": f"denied:{verdict.reason}"})
-    else:
-        admission_log.info("admission", extra={"fields": fields})
+    """One line per admission: a denial at warning level (rate-limited), anything else at info. Its fields are
+    not built for a record that would be dropped (level off, or over the rate limit): a busy server refusing
+    thousands a second would build them only to throw them away."""
+
+    def fields() -> dict[str, Any]:
+        pod = review.pod if review is not None else None
+        metadata = (pod or {}).get("metadata") or {}
+        built = {
+            "uid": review.uid if review is not None else "",
+            "namespace": metadata.get("namespace") or (review.namespace if review is not None else ""),
+            "pod": metadata.get("name") or metadata.get("generateName") or "",
+            "revision": revision,
+            "reason": verdict.reason,
+            "outcome": verdict.outcome,
+            "latency_ms": round(latency * 1000, 3),
+            "path": request.path,
+        }
+        if verdict.message is not None:
+            built["message"] = verdict.message
+        return built
+
+    if verdict.outcome == "denied":  # a flood of bad requests must not flood the log
+        warn_limited(admission_log, "admission", f"denied:{verdict.reason}", fields)
+    elif admission_log.isEnabledFor(logging.INFO):
+        admission_log.info("admission", extra={"fields": fields()})
 
 
 # ------------------------------------------------------------------------------------------------ probes, metrics

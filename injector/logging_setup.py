@@ -102,16 +102,54 @@ class RateLimit(logging.Filter):
         key = getattr(record, "rate_limit", None)
         if key is None:
             return True
+        dropped = self.take(key)
+        if dropped is None:
+            return False
+        if dropped:
+            record.fields = {**_fields(record), "suppressed": dropped}
+        return True
+
+    def take(self, key: str) -> int | None:
+        """Spend a token of ``key``: None when there is none (the record is dropped, and counted), else how many
+        records of ``key`` were dropped since the last one that passed."""
         now = self._clock()
         tokens, last, dropped = self._buckets.get(key, (self._burst, now, 0))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now, dropped + 1)
-            return False
+            return None
         self._buckets[key] = (tokens - 1.0, now, 0)
-        if dropped:
-            record.fields = {**_fields(record), "suppressed": dropped}
-        return True
+        return dropped
+
+
+_active_limit: tuple[logging.Handler, RateLimit] | None = None
+"""The output handler ``configure`` installed and its rate limit, for ``warn_limited``."""
+
+
+def use_rate_limit(handler: logging.Handler, limit: RateLimit) -> None:
+    """Filter ``handler``'s rate-limited records with ``limit``, and let ``warn_limited`` ask it first."""
+    global _active_limit
+    handler.addFilter(limit)
+    _active_limit = handler, limit
+
+
+def warn_limited(logger: logging.Logger, msg: str, key: str, fields: Callable[[], dict[str, Any]]) -> None:
+    """``logger.warning(msg)`` rate-limited by ``key``, the same line as ``extra={"fields": ..., "rate_limit":
+    key}`` gives, but a record the limit would drop is never built: a server refusing thousands of requests a
+    second under overload would otherwise make each one's fields and record only to throw them away."""
+    if not logger.isEnabledFor(logging.WARNING):
+        return
+    active = _active_limit
+    if active is None or active[0] not in logging.root.handlers:  # not configured here: the handler decides
+        logger.warning(msg, extra={"fields": fields(), "rate_limit": key})
+        return
+    dropped = active[1].take(key)
+    if dropped is None:
+        return
+    record_fields = fields()
+    if dropped:
+        record_fields["suppressed"] = dropped
+    logger.warning(msg, extra={"fields": record_fields})
 
 
 class ClientErrorsAsWarnings(logging.Filter):
@@ -138,7 +176,7 @@ def configure(log_format: str = "text", level: str = "info") -> None:
     logging._srcfile = None  # the documented switch (logging's "Optimization" notes) for the caller lookup
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    handler.addFilter(RateLimit())
+    use_rate_limit(handler, RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from injector.logging_setup import ClientErrorsAsWarnings, JsonFormatter, RateLimit, TextFormatter
+from injector import logging_setup
+from injector.logging_setup import ClientErrorsAsWarnings, JsonFormatter, RateLimit, TextFormatter, warn_limited
 
 HOSTILE = "a\x00b\x1b[31mc\nd\te\x7ff\x9bg\u2028h"
 
@@ -106,3 +107,68 @@ def test_our_own_bugs_keep_their_error_and_traceback() -> None:
     assert ClientErrorsAsWarnings().filter(record)
     assert record.levelno == logging.ERROR and record.exc_info is not None
     assert "Traceback" in TextFormatter().format(record)
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def installed_limit(monkeypatch: pytest.MonkeyPatch) -> tuple[_Lines, list[float]]:
+    """An output handler on the root logger with a rate limit on a test clock, as ``configure`` installs one."""
+    now = [0.0]
+    handler = _Lines()
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    monkeypatch.setattr(logging_setup, "_active_limit", None)
+    logging_setup.use_rate_limit(handler, RateLimit(per_second=1.0, burst=3, clock=lambda: now[0]))
+    return handler, now
+
+
+def test_warn_limited_writes_what_the_rate_limit_passes_and_builds_nothing_else(
+        installed_limit: tuple[_Lines, list[float]]) -> None:
+    handler, now = installed_limit
+    log = logging.getLogger("test.warn_limited")
+    built: list[int] = []
+
+    def fields() -> dict[str, object]:
+        built.append(1)
+        return {"n": len(built)}
+
+    for _ in range(5):
+        warn_limited(log, "refused", "k", fields)
+    assert len(built) == 3 and len(handler.lines) == 3  # the two dropped were never built
+    now[0] = 1.0
+    warn_limited(log, "refused", "k", fields)
+    last = orjson.loads(handler.lines[-1])
+    assert (last["level"], last["msg"], last["n"], last["suppressed"]) == ("warning", "refused", 4, 2)
+
+
+def test_warn_limited_builds_nothing_when_warnings_are_off(installed_limit: tuple[_Lines, list[float]]) -> None:
+    handler, _ = installed_limit
+    log = logging.getLogger("test.warn_limited.quiet")
+    log.setLevel(logging.ERROR)
+    try:
+        warn_limited(log, "refused", "quiet", lambda: pytest.fail("fields built for a record never written"))
+    finally:
+        log.setLevel(logging.NOTSET)
+    assert handler.lines == []
+
+
+def test_warn_limited_without_an_installed_limit_leaves_the_limit_to_the_record() -> None:
+    """Not configured by ``configure`` (a library user, a test capturing logs): the record carries its key."""
+    records: list[logging.LogRecord] = []
+    handler = _Lines()
+    handler.emit = records.append  # type: ignore[method-assign]
+    log = logging.getLogger("test.warn_limited.bare")
+    log.addHandler(handler)
+    try:
+        warn_limited(log, "refused", "bare", lambda: {"a": 1})
+    finally:
+        log.removeHandler(handler)
+    assert [(r.fields, r.rate_limit) for r in records] == [({"a": 1}, "bare")]  # type: ignore[attr-defined]
