@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from injector import admission, urlpath
 from injector.decision import should_inject
@@ -160,7 +160,7 @@ Answer = tuple[web.Response, str, Verdict]
 """What one inject request produced: the reply, the revision that served it ("" if none) and the verdict."""
 
 
-def _http_error(request: web.Request, status: int, message: str, failure: str, *, close: bool = False) -> Answer:
+def _http_error(request: web.BaseRequest, status: int, message: str, failure: str, *, close: bool = False) -> Answer:
     """Go's ``http.Error``: plain text, nosniff, message plus newline. ``close`` ends the connection after the
     reply (the rest of the request was not read)."""
     admission_log.warning("request refused", extra={"fields": {
@@ -177,7 +177,7 @@ def _review_response(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+async def _read_limited(request: web.BaseRequest, limit: int) -> bytes | None:
     """The body, or None as soon as it is known to exceed ``limit`` (without reading the rest)."""
     if request.content_length is not None and request.content_length > limit:
         return None
@@ -191,7 +191,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _read_body(request: web.Request, limit: int, deadline: float) -> bytes | None:
+async def _read_body(request: web.BaseRequest, limit: int, deadline: float) -> bytes | None:
     """``_read_limited`` by ``deadline`` (loop time; TimeoutError after it). A body already received in full (the
     usual case: the apiserver sends a review at once) is taken as it is, without the timer and the chunk loop."""
     content = request.content
@@ -207,7 +207,7 @@ TIMEOUT_CACHE_SIZE = 64
 _TIMEOUTS: dict[tuple[str, float], float] = {}
 
 
-def _request_timeout(request: web.Request, default: float) -> float:
+def _request_timeout(request: web.BaseRequest, default: float) -> float:
     """``urlpath.request_timeout`` of the request's ``?timeout=``, remembered per raw query string: parsing the
     query and the duration cost more than the rest of a refused admission's decision."""
     key = (request.rel_url.raw_query_string, default)
@@ -223,13 +223,39 @@ def _request_timeout(request: web.Request, default: float) -> float:
 # ------------------------------------------------------------------------------------------------ admission
 
 async def handle_inject(request: web.Request) -> web.StreamResponse:
-    """Every /inject route. Istio accepts any method; so do we."""
-    services = request.app[SERVICES]
+    """Every /inject route of the router. Istio accepts any method; so do we."""
+    return await serve_inject(request, request.app[SERVICES], request.match_info.get("revision"))
+
+
+def serve_inject_directly(server: web.Server, app: web.Application) -> None:
+    """Hand requests for ``/inject`` and ``/inject/...`` straight to ``serve_inject``, the rest to the router.
+
+    For these paths the router's answer is fixed (``handle_inject``, no revision in the path, no middleware, no
+    response signal), but finding it per request (the URL index walk, a match-info object, aiohttp's loop lookup,
+    a getpid() system call in Python 3.11) cost a few per cent of a refused admission, the common case under
+    overload. A request with ``Expect`` takes the router's way (its 100-continue handling), as do ``/rev/...``
+    paths. ``server`` is ``AppRunner.server`` after ``setup()``, changed before the site starts (``GuardedSite``
+    wraps the handler it finds); without this call every request takes the router's way, with the same answers.
+    """
+    route = server.request_handler
+    services = app[SERVICES]
+
+    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+        path = request.rel_url.path_safe  # what the router matches routes against
+        if (path == "/inject" or path.startswith("/inject/")) and hdrs.EXPECT not in request.headers:
+            return await serve_inject(request, services, None)
+        return await route(request)
+
+    server.request_handler = dispatch
+
+
+async def serve_inject(request: web.BaseRequest, services: Services, routed: str | None) -> web.StreamResponse:
+    """One admission. ``routed``: the revision a ``/rev/<rev>/inject`` path names, else None."""
     loop = asyncio.get_running_loop()  # once per request: in Python 3.11 each call is a getpid() system call
     started = request.get(ARRIVED) or loop.time()
     revision, outcome, reason = "", "http_error", "internal"  # what an unexpected exception counts as
     try:
-        response, revision, verdict = await _inject(request, services, loop, started)
+        response, revision, verdict = await _inject(request, services, routed, loop, started)
         outcome, reason = verdict.outcome, verdict.reason
         return response
     finally:
@@ -237,8 +263,8 @@ async def handle_inject(request: web.Request) -> web.StreamResponse:
         services.metrics.observe_admission(label, outcome, reason, loop.time() - started)
 
 
-async def _inject(request: web.Request, services: Services, loop: asyncio.AbstractEventLoop,
-                  started: float) -> Answer:
+async def _inject(request: web.BaseRequest, services: Services, routed: str | None,
+                  loop: asyncio.AbstractEventLoop, started: float) -> Answer:
     limit = services.options.max_body_bytes
     timeout = _request_timeout(request, services.options.default_timeout)
     try:  # a client sending its body slowly must not hold the connection past the apiserver's own deadline
@@ -263,7 +289,7 @@ async def _inject(request: web.Request, services: Services, loop: asyncio.Abstra
         return _review_response(admission.encode_response(api_version, "", allowed=False,
                                                           message=str(exc))), "", verdict
     try:
-        revision, verdict = await _admit(request, services, review, body, started, timeout)
+        revision, verdict = await _admit(request, services, routed, review, body, started, timeout)
     except Exception:  # noqa: BLE001 - our bug: the apiserver still gets a review, our log gets the traceback
         log.exception("internal error admitting pod %s (uid %s)", admission.pod_name(review.pod, review.namespace),
                       review.uid)
@@ -284,10 +310,9 @@ def _decode(body: bytes, lazy_from: int) -> admission.AdmissionRequest:
     return admission.decode_review(body)
 
 
-def _route_revision(request: web.Request, services: Services, pod: dict[str, Any], namespace: str) -> str:
-    """``/rev/<rev>/inject`` names it; on ``/inject`` the revision Istio's webhook selectors would pick for
-    the pod and namespace labels, if we serve it, else our own (``--revision``)."""
-    routed = request.match_info.get("revision")
+def _route_revision(routed: str | None, services: Services, pod: dict[str, Any], namespace: str) -> str:
+    """``/rev/<rev>/inject`` names it (``routed``); on ``/inject`` the revision Istio's webhook selectors would pick
+    for the pod and namespace labels, if we serve it, else our own (``--revision``)."""
     if routed is not None:
         return services.registry.resolve_tag(routed)
     labels = (pod.get("metadata") or {}).get("labels") or {}
@@ -297,8 +322,9 @@ def _route_revision(request: web.Request, services: Services, pod: dict[str, Any
     return services.options.revision
 
 
-async def _admit(request: web.Request, services: Services, review: admission.AdmissionRequest, body: bytes,
-                 started: float, timeout: float) -> tuple[str, Verdict]:
+async def _admit(request: web.BaseRequest, services: Services, routed: str | None,
+                 review: admission.AdmissionRequest, body: bytes, started: float, timeout: float
+                 ) -> tuple[str, Verdict]:
     pod = review.pod
     if not review.is_pod_create:
         return "", Verdict(True, "skipped", "not-pod-create")
@@ -307,7 +333,7 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
     if pod is None:
         return "", Verdict(False, "denied", "bad_pod", "admission request has no pod object")
     namespace = (pod.get("metadata") or {}).get("namespace") or review.namespace
-    revision = _route_revision(request, services, pod, namespace)
+    revision = _route_revision(routed, services, pod, namespace)
     snapshot = services.registry.get(revision)
     name = admission.pod_name(pod, review.namespace)
     if snapshot is None:
@@ -318,8 +344,8 @@ async def _admit(request: web.Request, services: Services, review: admission.Adm
         return revision, Verdict(True, "skipped", decision.code)
 
     path = request.path
-    if "revision" in request.match_info:
-        path = urlpath.strip_revision(path, request.match_info["revision"])
+    if routed is not None:
+        path = urlpath.strip_revision(path, routed)
     facts = services.options.facts_for(pod, namespace, revision, urlpath.inject_envs(path))
     if review.pod_in_review:
         pod_json, cache_key = body, None
@@ -367,7 +393,7 @@ def _overload_message(name: str, revision: str, budget: float, exc: Overloaded) 
     return f"injector overloaded: pod {name} was not injected because {why}; it was not rendered, retry later"
 
 
-def _log_admission(request: web.Request, review: admission.AdmissionRequest | None, revision: str,
+def _log_admission(request: web.BaseRequest, review: admission.AdmissionRequest | None, revision: str,
                    verdict: Verdict, latency: float) -> None:
     """One line per admission: a denial at warning level (rate-limited), anything else at info. Its fields are
     not built for a record that would be dropped (level off, or over the rate limit): a busy server refusing

@@ -202,7 +202,7 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
 
     from aiohttp import web
 
-    from injector.app import SERVICES, create_app, create_monitoring_app, stamp_arrivals
+    from injector.app import SERVICES, create_app, create_monitoring_app, serve_inject_directly, stamp_arrivals
     from injector.listeners import (LINGER, MONITORING_MAX_CONNECTIONS, SHEDDING_WINDOW, ConnectionLimits, GuardedSite,
                                     fd_budget)
 
@@ -231,6 +231,8 @@ async def _serve(args: argparse.Namespace, options: "ServerOptions") -> int:
         shedding = functools.partial(app[SERVICES].pool.shedding, SHEDDING_WINDOW) if name == "webhook" else None
         site = GuardedSite(runner, address, port, limits=limits, ssl_context=tls, shedding=shedding)
         stamp_arrivals(runner.server, site.arrival)
+        if name == "webhook":
+            serve_inject_directly(runner.server, app)
         site.refused_event, site.closed_event = app[SERVICES].metrics.watch_listener(
             name, lambda site=site: len(site.connections))
         await site.start()

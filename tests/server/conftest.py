@@ -25,7 +25,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from injector import cmd_certs
-from injector.app import SERVICES, ServerOptions, Services, create_app, create_monitoring_app, stamp_arrivals
+from injector.app import (SERVICES, ServerOptions, Services, create_app, create_monitoring_app, serve_inject_directly,
+                          stamp_arrivals)
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
 from tests.server.fake_job import build_fake_config
@@ -159,10 +160,11 @@ MakeWebhook = Callable[..., Awaitable[Webhook]]
 
 @pytest.fixture
 async def make_webhook(cert_dir: Path, client_ssl: ssl.SSLContext, tmp_path: Path) -> AsyncIterator[MakeWebhook]:
-    """``await make_webhook(**ServerOptions overrides)``: fake render job, 2 workers, fast file watching."""
+    """``await make_webhook(**ServerOptions overrides)``: fake render job, 2 workers, fast file watching;
+    ``route_directly=False`` leaves out ``serve_inject_directly``."""
     started: list[Webhook] = []
 
-    async def make(**overrides: Any) -> Webhook:
+    async def make(*, route_directly: bool = True, **overrides: Any) -> Webhook:
         tls = ReloadingTLS(cert_dir / "tls.crt", cert_dir / "tls.key")
         options = ServerOptions(config_files=ConfigFiles(required=False), workers=2, job=FAKE_JOB,
                                 build=build_fake_config, tls=tls, watch_interval=0.1, hang_grace=1.0,
@@ -172,6 +174,8 @@ async def make_webhook(cert_dir: Path, client_ssl: ssl.SSLContext, tmp_path: Pat
         await server.start_server(ssl=tls.context)
         assert server.runner is not None and server.runner.server is not None
         stamp_arrivals(server.runner.server)
+        if route_directly:  # as ``injector serve`` does; False: every request through the router
+            serve_inject_directly(server.runner.server, app)
         monitoring = TestServer(create_monitoring_app(app), host="127.0.0.1")
         await monitoring.start_server()
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl))

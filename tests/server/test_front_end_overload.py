@@ -24,7 +24,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from injector.app import SERVICES, ServerOptions, create_app, stamp_arrivals
+from injector.app import SERVICES, ServerOptions, create_app, serve_inject_directly, stamp_arrivals
 from injector.listeners import ConnectionLimits, GuardedSite
 from injector.sources.files import ConfigFiles
 from injector.tls import ReloadingTLS
@@ -53,6 +53,7 @@ async def site(cert_dir: Path, tmp_path: Path) -> AsyncIterator[GuardedSite]:
     guarded = GuardedSite(runner, "127.0.0.1", 0, limits=ConnectionLimits(max_connections=16, shedding_handshakes=4),
                           ssl_context=tls.context, shedding=functools.partial(app[SERVICES].pool.shedding, 30.0))
     stamp_arrivals(runner.server, guarded.arrival)
+    serve_inject_directly(runner.server, app)
     await guarded.start()
     yield guarded
     await runner.cleanup()

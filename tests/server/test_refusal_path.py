@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from tests.server.conftest import MakeWebhook, metric, pod, review
+from tests.server.revisions_support import write_revision
 
 REFUSED_PATH = "/inject?timeout=500ms"
 
@@ -91,3 +93,30 @@ async def test_a_body_arriving_in_pieces_is_read_whole(make_webhook: MakeWebhook
     writer.close()
     assert head.startswith(b"HTTP/1.1 200")
     assert reply["response"]["uid"] == "uid-pieces" and reply["response"]["allowed"] is True
+
+
+async def test_inject_paths_answer_the_same_with_and_without_the_router(make_webhook: MakeWebhook,
+                                                                        tmp_path: Path) -> None:
+    """``serve_inject_directly`` skips the router for ``/inject...``: every path, method and header gets the same
+    status and body either way (the patch shows the revision and the URL's env pairs)."""
+    revisions = tmp_path / "revisions"
+    revisions.mkdir()
+    for revision in ("default", "canary"):
+        write_revision(revisions, revision, "policy: enabled\n")
+    direct, routed = [await make_webhook(config_dir=revisions, route_directly=flag) for flag in (True, False)]
+    body = orjson.dumps(review(pod(name="same"), uid="uid-same"))
+    cases = [("POST", "/inject", {}), ("POST", "/inject/", {}), ("PUT", "/inject/cluster/c1/net/n1", {}),
+             ("POST", "/inject/:ENV:cluster=c2:ENV:net=n2", {}), ("POST", "/inject%2Fcluster/c3", {}),
+             ("POST", "/rev/canary/inject/net/n4", {}), ("POST", "/inject?timeout=500ms", {}),
+             ("POST", "/inject", {"Expect": "100-continue"}), ("POST", "/inject", {"Content-Type": "text/plain"}),
+             ("POST", "/injectx", {}), ("GET", "/healthz", {}), ("POST", "/healthz", {})]
+    for method, path, headers in cases:
+        answers = []
+        for webhook in (direct, routed):
+            sent = {"Content-Type": "application/json", **headers}
+            async with webhook.session.request(method, webhook.url(path), data=body, headers=sent) as response:
+                answers.append((response.status, await response.read()))
+        assert answers[0] == answers[1], (method, path, headers)
+    text = await direct.metrics()
+    assert metric(text, 'sidecar_injector_admissions_total{outcome="injected",revision="default"}') >= 4
+    assert metric(text, 'sidecar_injector_admissions_total{outcome="injected",revision="canary"}') == 1
