@@ -138,3 +138,22 @@ def test_only_the_head_is_checked_the_worker_decodes_the_rest() -> None:
         admission.decode_review(damaged)
     lazy = read_lazily(damaged)
     assert lazy is not None and lazy.uid == "7e1c-uid"  # the worker's decode refuses it, with the uid
+
+
+def test_occurs_after_agrees_with_bytes_find() -> None:
+    """The spec-field check's substring search (libc ``memmem``) answers exactly as ``bytes.find`` would, at the
+    edges too: needle at the start offset, straddling it, at the very end, start at or past the end."""
+    import random
+
+    from injector.lazy_review import occurs_after
+
+    rnd = random.Random(11)
+    for _ in range(2000):
+        body = bytes(rnd.choice(b'abN"') for _ in range(rnd.randint(0, 40)))
+        needle = bytes(rnd.choice(b'abN"') for _ in range(rnd.randint(1, 4)))
+        start = rnd.randint(0, len(body) + 2)
+        assert occurs_after(body, needle, start) == (body.find(needle, start) >= 0), (body, needle, start)
+    body = b'{"spec":{"containers":[]},"x":"hostNetwork"}'
+    assert occurs_after(body, b"hostNetwork", body.index(b"hostNetwork"))
+    assert not occurs_after(body, b"hostNetwork", body.index(b"hostNetwork") + 1)
+    assert not occurs_after(body, b"nodeName", 0)
