@@ -236,7 +236,10 @@ def serve_inject_directly(server: web.Server, app: web.Application) -> None:
     overload. A request with ``Expect`` takes the router's way (its 100-continue handling), as do ``/rev/...``
     paths. ``server`` is ``AppRunner.server`` after ``setup()``, changed before the site starts (``GuardedSite``
     wraps the handler it finds); without this call every request takes the router's way, with the same answers.
+    An application with middlewares or response signals keeps the router for everything: they would be skipped.
     """
+    if app.middlewares or app.on_response_prepare:
+        return
     route = server.request_handler
     services = app[SERVICES]
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from injector.app import SERVICES
 from tests.server.conftest import MakeWebhook, metric, pod, review
 from tests.server.revisions_support import write_revision
 
@@ -120,3 +121,21 @@ async def test_inject_paths_answer_the_same_with_and_without_the_router(make_web
     text = await direct.metrics()
     assert metric(text, 'sidecar_injector_admissions_total{outcome="injected",revision="default"}') >= 4
     assert metric(text, 'sidecar_injector_admissions_total{outcome="injected",revision="canary"}') == 1
+
+
+async def test_an_app_with_middlewares_keeps_the_router_for_inject_paths(make_webhook: MakeWebhook) -> None:
+    """A middleware (or a response signal) added to the application must see /inject requests too."""
+    from aiohttp import web
+
+    from injector.app import serve_inject_directly
+
+    webhook = await make_webhook(route_directly=False)
+    server = webhook.server.runner.server if webhook.server.runner is not None else None
+    assert server is not None
+    routed = server.request_handler
+    app = web.Application(middlewares=[web.normalize_path_middleware()])
+    app[SERVICES] = webhook.services
+    serve_inject_directly(server, app)
+    assert server.request_handler is routed
+    serve_inject_directly(server, webhook.app)
+    assert server.request_handler is not routed
