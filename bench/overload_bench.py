@@ -33,9 +33,9 @@ the capacity (and of the closed-loop rate), the other answers by kind, and recov
 until a probe is again answered within 2x the unloaded p50 (+5 ms) and the next 5 probes are too. Generator lag
 (when the generator got to a request - its intended start) is reported so a generator that could not keep up is
 visible, and so is the wait for a connection (TLS handshakes on a busy server). The CPU (cores, from /proc) of the
-server's event loop, its workers, the load generator and every other process on the machine is reported for the
-capacity run and the overload: the generator and the server share the machine's cores, and so do other jobs on a
-shared machine.
+server's event loop, its workers (those replaced meanwhile included), the load generator and every other process
+on the machine is reported for the capacity steps and for the overload's ``duration`` (not the probes after it): the
+generator and the server share the machine's cores, and so do other jobs on a shared machine.
 ``--server-cpus LIST`` gives the server (its loop, its workers, and the bare handler) those CPUs and the load
 generator the others, as a webhook pod with a CPU limit runs beside a kube-apiserver on other cores: the generator's
 CPU, which grows with the offered load (about 0.3 of a core at 5x), then no longer comes out of the server's share,
@@ -57,6 +57,7 @@ import re
 import ssl
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,13 +145,14 @@ def go_generator_binary() -> Path | None:
         return None
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process from /proc (0 once it is gone)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of one process from /proc (0 once it is gone); ``reaped``: plus that of its children that
+    exited and were waited for (a render worker replaced during a run is counted in its zygote's)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11:15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:
@@ -205,14 +207,21 @@ class CpuMeter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.workers = descendants(server_pid)
-        self.start = (cpu_seconds(server_pid), sum(map(cpu_seconds, self.workers)), machine_busy_seconds())
+        self.start = self.sample()
 
-    def cores(self, run: dict[str, Any]) -> dict[str, float]:
-        span = run["wall_seconds"]
-        loop = cpu_seconds(self.server_pid) - self.start[0]
-        workers = sum(map(cpu_seconds, self.workers)) - self.start[1]
+    def sample(self) -> tuple[float, float, float, float]:
+        """(loop, workers with those replaced since, machine busy) CPU seconds so far, and the monotonic time."""
+        return (cpu_seconds(self.server_pid), sum(cpu_seconds(pid, reaped=True) for pid in self.workers),
+                machine_busy_seconds(), time.monotonic())
+
+    def cores(self, run: dict[str, Any], until: tuple[float, float, float, float] | None = None) -> dict[str, float]:
+        """Over the whole run, or from the start to ``until`` (a ``sample``; the generator's CPU is then its whole
+        run's, which is the load's when the rest is only probes)."""
+        end = until or self.sample()
+        span = run["wall_seconds"] if until is None else until[3] - self.start[3]
+        loop, workers, busy = (end[index] - self.start[index] for index in range(3))
         generator = run["cpu_seconds"]
-        other = machine_busy_seconds() - self.start[2] - loop - workers - generator
+        other = busy - loop - workers - generator
         return {name: round(max(value, 0.0) / span, 2) for name, value in
                 (("server_loop", loop), ("workers", workers), ("generator", generator), ("other", other))}
 
@@ -302,11 +311,14 @@ async def run_class(pod: str, args: argparse.Namespace, tls: Path, measuring: Ge
         refused_ms = loop_ms_per_request(meter, await measuring.run(refusal_plan(base, url)))
         for generator in overloading:
             meter = CpuMeter(process.pid)
-            overload = await generator.run({**base, "mode": "open", "rate": rate, "duration": args.duration,
-                                            "url": f"{url}?timeout={args.timeout:g}s",
-                                            "probe_url": f"{url}?timeout=10s", "probe_interval": 0.1, "after": 10.0,
-                                            "reply_timeout": 10.0})
-            overloads.append((generator, overload, meter.cores(overload)))
+            running = asyncio.ensure_future(generator.run({
+                **base, "mode": "open", "rate": rate, "duration": args.duration,
+                "url": f"{url}?timeout={args.timeout:g}s", "probe_url": f"{url}?timeout=10s", "probe_interval": 0.1,
+                "after": 10.0, "reply_timeout": 10.0}))
+            await asyncio.sleep(args.duration)  # the CPU of the load, not of the 10 s of probes after it
+            loaded = meter.sample()
+            overload = await running
+            overloads.append((generator, overload, meter.cores(overload, until=loaded)))
     finally:
         process.terminate()
         await process.wait()

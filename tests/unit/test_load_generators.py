@@ -15,6 +15,7 @@ import io
 import os
 import re
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -165,3 +166,11 @@ async def test_server_cpus_pin_a_process_and_leave_the_generator_the_rest() -> N
         with pytest.raises(argparse.ArgumentTypeError, match="expected"):
             overload_bench.cpu_list(wrong)
     assert overload_bench.on_cpus(None) == {}
+
+
+def test_cpu_seconds_counts_children_that_exited_when_asked() -> None:
+    """A render worker replaced during a run is counted in its zygote's figures once it was waited for."""
+    before = overload_bench.cpu_seconds(os.getpid(), reaped=True)
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(6_000_000))"], check=True)
+    assert overload_bench.cpu_seconds(os.getpid(), reaped=True) - before >= 0.1
+    assert overload_bench.cpu_seconds(os.getpid()) < overload_bench.cpu_seconds(os.getpid(), reaped=True)
