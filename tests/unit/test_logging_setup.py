@@ -160,8 +160,11 @@ def test_warn_limited_builds_nothing_when_warnings_are_off(installed_limit: tupl
     assert handler.lines == []
 
 
-def test_warn_limited_without_an_installed_limit_leaves_the_limit_to_the_record() -> None:
-    """Not configured by ``configure`` (a library user, a test capturing logs): the record carries its key."""
+def test_warn_limited_without_an_installed_limit_leaves_the_limit_to_the_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not configured by ``configure`` (a library user, a test capturing logs): the record carries its key. (An
+    earlier test's ``configure`` may have left its handler on the root logger: none is installed here.)"""
+    monkeypatch.setattr(logging_setup, "_active_limit", None)
     records: list[logging.LogRecord] = []
     handler = _Lines()
     handler.emit = records.append  # type: ignore[method-assign]
