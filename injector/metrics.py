@@ -126,8 +126,8 @@ class InjectorMetrics:
                                           registry=registry)
 
         self._admission_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
-        self._failure_children: dict[str, Counter] = {}
-        self._shed_children: dict[tuple[str, str], Counter] = {}
+        self._failure_children: dict[tuple[str, ...], Counter] = {}
+        self._shed_children: dict[tuple[str, ...], Counter] = {}
 
     # ------------------------------------------------------------------------------------------ updates
 
@@ -152,17 +152,11 @@ class InjectorMetrics:
         children[1].observe(seconds)
 
     def _failure(self, failure_type: str) -> Counter:
-        child = self._failure_children.get(failure_type)
-        if child is None:
-            child = self._failure_children[failure_type] = self.failure.labels(failure_type)
-        return child
+        return _child(self._failure_children, self.failure, failure_type)
 
     def count_shed(self, reason: str, revision: str) -> None:
         """One admission refused unrendered (``shed``); its child is cached like ``observe_admission``'s."""
-        child = self._shed_children.get((reason, revision))
-        if child is None:
-            child = self._shed_children[(reason, revision)] = self.shed.labels(reason, revision)
-        child.inc()
+        _child(self._shed_children, self.shed, reason, revision).inc()
 
     def revision_installed(self, revision: str, generation: int) -> None:
         self.config_generation.labels(revision).set(generation)
@@ -211,6 +205,15 @@ class InjectorMetrics:
         text format 0.0.4."""
         encode, content_type = choose_encoder(accept or "")
         return encode(self.registry), content_type
+
+
+def _child(cache: dict[tuple[str, ...], Counter], metric: Counter, *labels: str) -> Counter:
+    """``metric.labels(*labels)``, looked up once per label set: ``labels()`` validates and hashes its arguments
+    under a lock on every call, which the hot path of a refused admission does not need to repeat."""
+    child = cache.get(labels)
+    if child is None:
+        child = cache[labels] = metric.labels(*labels)
+    return child
 
 
 class _RevisionGauge:
