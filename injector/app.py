@@ -163,9 +163,8 @@ Answer = tuple[web.Response, str, Verdict]
 def _http_error(request: web.BaseRequest, status: int, message: str, failure: str, *, close: bool = False) -> Answer:
     """Go's ``http.Error``: plain text, nosniff, message plus newline. ``close`` ends the connection after the
     reply (the rest of the request was not read)."""
-    admission_log.warning("request refused", extra={"fields": {
-        "status": status, "reason": failure, "path": request.path, "remote": request.remote},
-        "rate_limit": f"refused:{failure}"})
+    warn_limited(admission_log, "request refused", f"refused:{failure}",
+                 lambda: {"status": status, "reason": failure, "path": request.path, "remote": request.remote})
     response = web.Response(status=status, text=message + "\n", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
     if close:
