@@ -29,9 +29,10 @@ the policy is deterministic and testable without processes. The rules (also in d
   the answer and sends more. The room is how long the loop recently took to read an answer (moving average), at
   least ``prefetch_seconds`` and at most ``prefetch_limit``: enough work to last until the loop comes back. Another
   revision's job may thus wait one render plus at most the room of fast renders (about what a late loop delays it
-  anyway); a revision not known to be fast never waits behind, nor has work put behind it. A held job's render
-  time counts from the previous answer read, not from when it was sent, so waiting behind others does not inflate
-  it, while a loop too busy to keep the workers supplied does: admission counts the throughput the loop allows.
+  anyway); a revision not known to be fast never waits behind, nor has work put behind it. The render times the
+  pool reports (``finished``) run from when the worker could start a job as the loop sees it, and answers read
+  together share that time, so waiting behind others does not inflate them, while a loop too busy to keep the
+  workers supplied does: admission counts the throughput the loop allows.
 """
 from __future__ import annotations
 
