@@ -17,6 +17,7 @@ from tests.server.revisions_support import eventually_async
 from workers.facts import RequestFacts
 from workers.pool import GenerationRejected, JobFailed, Overloaded, PoolClosed, WorkerPool
 from workers.pool_worker import REQUEST_ID_LIMIT
+from workers.scheduler import Settings
 
 FACTS = RequestFacts(namespace="ns")
 
@@ -28,8 +29,9 @@ def _pod(name: str = "p", **annotations: str) -> bytes:
 @pytest.fixture
 async def pool() -> AsyncIterator[WorkerPool]:
     """One worker holding generation 1, whose revision is known to be fast (a few quick renders), so the busy
-    worker is sent its jobs ahead."""
-    pool = WorkerPool(1, job=FAKE_JOB)
+    worker is sent its jobs ahead; with a second of room, so the tests' few jobs are all sent ahead however slowly
+    a busy machine ran those first renders."""
+    pool = WorkerPool(1, job=FAKE_JOB, scheduling=Settings(prefetch_seconds=1.0, prefetch_limit=1.0))
     await pool.start()
     try:
         await pool.load(build_fake_config(None, None, None, generation=1), 1)
@@ -144,9 +146,9 @@ async def test_jobs_held_behind_a_killed_job_go_back_to_the_queue_and_run_once(p
 async def test_a_held_job_that_cannot_start_in_time_is_answered_unrendered(pool: WorkerPool,
                                                                           tmp_path: Path) -> None:
     record = tmp_path / "rendered"
-    running = asyncio.ensure_future(pool.submit(1, _pod("a", **{"test/sleep": "0.3"}), FACTS))
+    running = asyncio.ensure_future(pool.submit(1, _pod("a", **{"test/sleep": "0.5"}), FACTS))
     await eventually_async(lambda: asyncio.sleep(0, pool.busy == 1))
-    deadline = asyncio.get_running_loop().time() + 0.1
+    deadline = asyncio.get_running_loop().time() + 0.25
     late = asyncio.ensure_future(pool.submit(1, _pod("b", **{"test/record": str(record)}), FACTS,
                                              deadline=deadline))
     await asyncio.sleep(0)
